@@ -1,0 +1,313 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RequestKind names one of the three kinds of kubelet certificate request.
+// +kubebuilder:validation:Enum=ClientBootstrap;ClientRenewal;Serving
+type RequestKind string
+
+const (
+	// KindClientBootstrap is a kubelet client certificate requested with a
+	// bootstrap token (signer kubernetes.io/kube-apiserver-client-kubelet,
+	// requester system:bootstrap:<token-id>).
+	KindClientBootstrap RequestKind = "ClientBootstrap"
+	// KindClientRenewal is a kubelet client certificate requested by the node
+	// itself (same signer, requester system:node:<name>).
+	KindClientRenewal RequestKind = "ClientRenewal"
+	// KindServing is a kubelet serving certificate (signer
+	// kubernetes.io/kubelet-serving, requester system:node:<name>).
+	KindServing RequestKind = "Serving"
+)
+
+// Action is what a policy does with a request that passes its rules.
+// +kubebuilder:validation:Enum=Approve;Review
+type Action string
+
+const (
+	// ActionApprove approves the request.
+	ActionApprove Action = "Approve"
+	// ActionReview leaves the request pending for a human, labelled for review.
+	ActionReview Action = "Review"
+)
+
+// ViolationAction is what a policy does with a request that breaks one of its rules.
+// +kubebuilder:validation:Enum=Deny;Review
+type ViolationAction string
+
+const (
+	// ViolationDeny denies the request.
+	ViolationDeny ViolationAction = "Deny"
+	// ViolationReview leaves the request pending for a human, labelled for review.
+	ViolationReview ViolationAction = "Review"
+)
+
+// ECDSACurve names an elliptic curve.
+// +kubebuilder:validation:Enum=P256;P384;P521
+type ECDSACurve string
+
+// ECDSA curves a policy may allow.
+const (
+	CurveP256 ECDSACurve = "P256"
+	CurveP384 ECDSACurve = "P384"
+	CurveP521 ECDSACurve = "P521"
+)
+
+// Defaults applied by the policy engine when a field is omitted.
+const (
+	// DefaultMaxExpirationSeconds is one year.
+	DefaultMaxExpirationSeconds int32 = 365 * 24 * 60 * 60
+	// DefaultRSAMinBits is the smallest RSA modulus allowed by default.
+	DefaultRSAMinBits int32 = 2048
+	// DefaultRSAMaxBits is the largest RSA modulus allowed by default.
+	DefaultRSAMaxBits int32 = 8192
+	// DefaultMaxDNSNames caps the DNS SANs of a serving request by default.
+	DefaultMaxDNSNames int32 = 10
+	// DefaultMaxIPAddresses caps the IP SANs of a serving request by default.
+	DefaultMaxIPAddresses int32 = 10
+)
+
+// NodeCertificatePolicySpec says which kubelet certificate requests a policy
+// governs and how it decides them. See docs/policy.md.
+// +kubebuilder:validation:XValidation:rule="!has(self.clientBootstrap) || !has(self.selector.nodeSelector)",message="selector.nodeSelector cannot match client bootstrap requests, whose Node does not exist yet; split the policy"
+type NodeCertificatePolicySpec struct {
+	// Selector narrows the requests this policy governs. An empty selector
+	// matches every kubelet request of the kinds the policy has rules for.
+	// +optional
+	Selector RequestSelector `json:"selector,omitempty"`
+
+	// ClientBootstrap holds the rules for client certificates requested with a
+	// bootstrap token. Omitted: the policy does not govern such requests.
+	// +optional
+	ClientBootstrap *ClientBootstrapRules `json:"clientBootstrap,omitempty"`
+
+	// ClientRenewal holds the rules for client certificates renewed by a node.
+	// Omitted: the policy does not govern such requests.
+	// +optional
+	ClientRenewal *ClientRenewalRules `json:"clientRenewal,omitempty"`
+
+	// Serving holds the rules for kubelet serving certificates.
+	// Omitted: the policy does not govern such requests.
+	// +optional
+	Serving *ServingRules `json:"serving,omitempty"`
+
+	// Keys lists the public keys a request may carry. Omitted: RSA 2048-8192
+	// bits, ECDSA P-256 and P-384, and Ed25519.
+	// +optional
+	Keys *KeyRules `json:"keys,omitempty"`
+
+	// MaxExpirationSeconds is the largest spec.expirationSeconds a request may
+	// ask for; larger requests break the policy. Requests that leave
+	// expirationSeconds unset get the signer's default duration.
+	// Omitted: 31536000 (one year).
+	// +kubebuilder:validation:Minimum=600
+	// +optional
+	MaxExpirationSeconds *int32 `json:"maxExpirationSeconds,omitempty"`
+
+	// OnViolation is what happens to a request this policy governs that breaks
+	// one of its rules: Deny (the default) or Review.
+	// +kubebuilder:default=Deny
+	// +optional
+	OnViolation ViolationAction `json:"onViolation,omitempty"`
+}
+
+// RequestSelector narrows the requests a policy governs. All set fields must match.
+type RequestSelector struct {
+	// Groups, when set, requires the requester to be a member of at least one
+	// of these groups, e.g. a bootstrap token's extra group
+	// system:bootstrappers:pool-a.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Groups []string `json:"groups,omitempty"`
+
+	// NodeNamePattern, when set, is an RE2 regular expression that the whole
+	// node name must match, e.g. "pool-a-[0-9]+".
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	NodeNamePattern string `json:"nodeNamePattern,omitempty"`
+
+	// NodeSelector, when set, requires the requesting Node to exist and carry
+	// matching labels. It applies to renewal and serving requests only: a
+	// policy with a nodeSelector cannot have clientBootstrap rules.
+	// +optional
+	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
+}
+
+// ClientBootstrapRules govern client certificates requested with a bootstrap token.
+// The token must still be valid when the request is decided: its Secret
+// exists, is not being deleted, has not expired and allows authentication.
+type ClientBootstrapRules struct {
+	// Action for requests that pass every rule: Approve (the default) or Review.
+	// +kubebuilder:default=Approve
+	// +optional
+	Action Action `json:"action,omitempty"`
+
+	// AllowedNodeNamePattern, when set, is an RE2 regular expression that the
+	// whole requested node name must match; other names break the policy.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	AllowedNodeNamePattern string `json:"allowedNodeNamePattern,omitempty"`
+
+	// AllowRejoin lets a bootstrap token obtain a certificate for the name of
+	// a Node that already exists. Off by default: with it on, any holder of a
+	// matching token can take over that node's identity.
+	// +optional
+	AllowRejoin bool `json:"allowRejoin,omitempty"`
+
+	// MaxRequestAge, when set, breaks the policy for requests older than this
+	// when they are decided, e.g. "15m".
+	// +optional
+	MaxRequestAge *metav1.Duration `json:"maxRequestAge,omitempty"`
+}
+
+// ClientRenewalRules govern client certificates renewed by a node with its
+// current certificate. The CN must always equal the requester.
+type ClientRenewalRules struct {
+	// Action for requests that pass every rule: Approve (the default) or Review.
+	// +kubebuilder:default=Approve
+	// +optional
+	Action Action `json:"action,omitempty"`
+
+	// RequireNode breaks the policy for renewals by nodes that have no Node object.
+	// +optional
+	RequireNode bool `json:"requireNode,omitempty"`
+}
+
+// ServingRules govern kubelet serving certificates. The CN must always equal
+// the requester, and the requesting Node must exist: requests that arrive
+// before their Node registers wait for it. Every DNS and IP SAN must be one
+// of the Node's status.addresses or be allowed below.
+type ServingRules struct {
+	// Action for requests that pass every rule: Approve or Review (the default).
+	// +kubebuilder:default=Review
+	// +optional
+	Action Action `json:"action,omitempty"`
+
+	// AllowedDNSNames are extra DNS SANs a node may claim beyond its
+	// addresses. Each entry is an exact name or a pattern whose leading "*."
+	// stands for exactly one label, e.g. "*.nodes.example.com". Patterns only
+	// allow names; wildcard SANs in requests are always denied.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	// +optional
+	AllowedDNSNames []string `json:"allowedDNSNames,omitempty"`
+
+	// AllowedIPRanges are CIDRs of extra IP SANs a node may claim beyond its
+	// addresses, e.g. "10.0.0.0/8".
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +optional
+	AllowedIPRanges []string `json:"allowedIPRanges,omitempty"`
+
+	// AllowLoopback permits loopback IP SANs (127.0.0.0/8, ::1) that the Node
+	// reports among its addresses. Meant for single-machine test clusters.
+	// +optional
+	AllowLoopback bool `json:"allowLoopback,omitempty"`
+
+	// MaxDNSNames caps the number of DNS SANs. Omitted: 10.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxDNSNames *int32 `json:"maxDNSNames,omitempty"`
+
+	// MaxIPAddresses caps the number of IP SANs. Omitted: 10.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxIPAddresses *int32 `json:"maxIPAddresses,omitempty"`
+
+	// ResolveDNSNames requires every DNS SAN to resolve, through the
+	// manager's resolver, only to IP addresses of the Node. Off by default.
+	// +optional
+	ResolveDNSNames bool `json:"resolveDNSNames,omitempty"`
+}
+
+// KeyRules list the public keys a request may carry. Absent members allow nothing.
+type KeyRules struct {
+	// RSA allows RSA keys whose modulus size is within the range.
+	// +optional
+	RSA *RSAKeyRule `json:"rsa,omitempty"`
+
+	// ECDSACurves allows ECDSA keys on these curves.
+	// +listType=set
+	// +optional
+	ECDSACurves []ECDSACurve `json:"ecdsaCurves,omitempty"`
+
+	// Ed25519 allows Ed25519 keys.
+	// +optional
+	Ed25519 bool `json:"ed25519,omitempty"`
+}
+
+// RSAKeyRule bounds RSA modulus sizes. Keys below 2048 bits are always denied.
+// +kubebuilder:validation:XValidation:rule="self.minBits <= self.maxBits",message="minBits must not exceed maxBits"
+type RSAKeyRule struct {
+	// MinBits is the smallest modulus allowed.
+	// +kubebuilder:default=2048
+	// +kubebuilder:validation:Minimum=2048
+	// +kubebuilder:validation:Maximum=8192
+	// +optional
+	MinBits int32 `json:"minBits,omitempty"`
+
+	// MaxBits is the largest modulus allowed.
+	// +kubebuilder:default=8192
+	// +kubebuilder:validation:Minimum=2048
+	// +kubebuilder:validation:Maximum=8192
+	// +optional
+	MaxBits int32 `json:"maxBits,omitempty"`
+}
+
+// ConditionReady is the condition type that says whether a policy is in use.
+// It is False, with reason InvalidPolicy and a message, when the spec cannot
+// be compiled; such a policy never approves anything.
+const ConditionReady = "Ready"
+
+// Condition reasons of a NodeCertificatePolicy.
+const (
+	// ReasonPolicyValid says the policy compiled and is in use.
+	ReasonPolicyValid = "PolicyValid"
+	// ReasonInvalidPolicy says the policy could not be compiled and is ignored.
+	ReasonInvalidPolicy = "InvalidPolicy"
+)
+
+// NodeCertificatePolicyStatus is the observed state of a NodeCertificatePolicy.
+type NodeCertificatePolicyStatus struct {
+	// Conditions of the policy; Ready says whether it is in use.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// NodeCertificatePolicy is a cluster-scoped approval policy for kubelet
+// certificate signing requests.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=ncp,categories=nodetrust
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Bootstrap",type=string,JSONPath=`.spec.clientBootstrap.action`
+// +kubebuilder:printcolumn:name="Renewal",type=string,JSONPath=`.spec.clientRenewal.action`
+// +kubebuilder:printcolumn:name="Serving",type=string,JSONPath=`.spec.serving.action`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type NodeCertificatePolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says which requests the policy governs and how it decides them.
+	Spec NodeCertificatePolicySpec `json:"spec"`
+
+	// Status reports whether the policy is in use.
+	// +optional
+	Status NodeCertificatePolicyStatus `json:"status,omitempty"`
+}
+
+// NodeCertificatePolicyList is a list of NodeCertificatePolicy.
+// +kubebuilder:object:root=true
+type NodeCertificatePolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NodeCertificatePolicy `json:"items"`
+}

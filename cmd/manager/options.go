@@ -1,0 +1,88 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// options are the manager's command-line settings.
+type options struct {
+	MetricsAddr             string
+	ProbeAddr               string
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	LeaseDuration           time.Duration
+	RenewDeadline           time.Duration
+	RetryPeriod             time.Duration
+	zap                     zap.Options
+}
+
+// parseFlags parses the manager's flags. Unknown flags, stray arguments and
+// malformed values are errors; usage goes to out.
+func parseFlags(args []string, out io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.SetOutput(out)
+	config.RegisterFlags(fs)
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443",
+		"Address the HTTPS metrics endpoint binds to (authenticated and authorized by the API server); 0 disables it.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false,
+		"Elect a leader through a Lease so that only one replica acts at a time. On in the shipped Deployment.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease; defaults to the manager's own namespace in a cluster.")
+	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long non-leaders wait before trying to take over the Lease.")
+	fs.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader keeps trying to renew the Lease before giving up leadership.")
+	fs.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second,
+		"How long leader-election clients wait between attempts.")
+	o.zap.Development = false
+	o.zap.BindFlags(fs)
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *options) validate() error {
+	for name, addr := range map[string]string{
+		"--metrics-bind-address":      o.MetricsAddr,
+		"--health-probe-bind-address": o.ProbeAddr,
+	} {
+		if addr == "0" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s %q is not host:port or 0", name, addr)
+		}
+	}
+	if o.LeaseDuration <= o.RenewDeadline {
+		return fmt.Errorf("--leader-election-lease-duration (%s) must be longer than --leader-election-renew-deadline (%s)",
+			o.LeaseDuration, o.RenewDeadline)
+	}
+	if o.RenewDeadline <= o.RetryPeriod || o.RetryPeriod <= 0 {
+		return fmt.Errorf("--leader-election-renew-deadline (%s) must be longer than --leader-election-retry-period (%s), which must be positive",
+			o.RenewDeadline, o.RetryPeriod)
+	}
+	return nil
+}
+
+func (o *options) logger() logr.Logger {
+	return zap.New(zap.UseFlagOptions(&o.zap))
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fails when generated code, manifests or module files are stale: regenerates
+# them and compares the tree with what was there before.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+snapshot() { git status --porcelain --untracked-files=all -- . ; git diff -- . ; }
+before=$(snapshot)
+
+make --no-print-directory generate manifests >/dev/null
+go mod tidy
+(cd hack/tools && go mod tidy)
+(cd hack/controlplane/kube && go mod tidy)
+(cd hack/controlplane/etcd && go mod tidy)
+gofmt_out=$(gofmt -l $(git ls-files '*.go'))
+
+after=$(snapshot)
+status=0
+if [[ "$before" != "$after" ]]; then
+  echo "verify: generated files or go.mod/go.sum are out of date; run 'make generate manifests' and 'go mod tidy', then commit:" >&2
+  diff <(echo "$before") <(echo "$after") >&2 || true
+  status=1
+fi
+if [[ -n "$gofmt_out" ]]; then
+  echo "verify: gofmt would change:" >&2
+  echo "$gofmt_out" >&2
+  status=1
+fi
+exit $status

@@ -1,0 +1,229 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
+)
+
+// Compiled is a NodeCertificatePolicy checked and made ready to evaluate:
+// regular expressions compiled, CIDRs parsed, defaults applied.
+type Compiled struct {
+	// Name is the policy's name.
+	Name string
+
+	kinds           map[v1alpha1.RequestKind]bool
+	groups          []string
+	nodeName        *regexp.Regexp
+	nodeSelector    labels.Selector
+	bootstrap       *compiledBootstrap
+	renewal         *compiledRenewal
+	serving         *compiledServing
+	keys            compiledKeys
+	maxExpiration   int32
+	reviewViolation bool
+}
+
+type compiledBootstrap struct {
+	action        v1alpha1.Action
+	allowedNames  *regexp.Regexp
+	allowRejoin   bool
+	maxRequestAge time.Duration
+}
+
+type compiledRenewal struct {
+	action      v1alpha1.Action
+	requireNode bool
+}
+
+type compiledServing struct {
+	action         v1alpha1.Action
+	dnsPatterns    []string
+	ipRanges       []*net.IPNet
+	allowLoopback  bool
+	maxDNSNames    int
+	maxIPAddresses int
+	resolve        bool
+}
+
+type compiledKeys struct {
+	rsaMin, rsaMax int
+	curves         map[string]bool
+	ed25519        bool
+}
+
+// Compile checks p and prepares it for evaluation. The error names every
+// problem found; a policy that does not compile must never be used.
+func Compile(p *v1alpha1.NodeCertificatePolicy) (*Compiled, error) {
+	s := &p.Spec
+	c := &Compiled{Name: p.Name, kinds: map[v1alpha1.RequestKind]bool{}, groups: s.Selector.Groups}
+	var errs []error
+	var err error
+
+	if c.nodeName, err = compileAnchored(s.Selector.NodeNamePattern); err != nil {
+		errs = append(errs, fmt.Errorf("selector.nodeNamePattern: %w", err))
+	}
+	if s.Selector.NodeSelector != nil {
+		if c.nodeSelector, err = metav1.LabelSelectorAsSelector(s.Selector.NodeSelector); err != nil {
+			errs = append(errs, fmt.Errorf("selector.nodeSelector: %w", err))
+		}
+		if s.ClientBootstrap != nil {
+			errs = append(errs, errors.New("selector.nodeSelector cannot match clientBootstrap requests, whose Node does not exist yet"))
+		}
+	}
+	if b := s.ClientBootstrap; b != nil {
+		c.kinds[v1alpha1.KindClientBootstrap] = true
+		c.bootstrap = &compiledBootstrap{action: orDefault(b.Action, v1alpha1.ActionApprove), allowRejoin: b.AllowRejoin}
+		if c.bootstrap.allowedNames, err = compileAnchored(b.AllowedNodeNamePattern); err != nil {
+			errs = append(errs, fmt.Errorf("clientBootstrap.allowedNodeNamePattern: %w", err))
+		}
+		if b.MaxRequestAge != nil {
+			if b.MaxRequestAge.Duration <= 0 {
+				errs = append(errs, errors.New("clientBootstrap.maxRequestAge must be positive"))
+			}
+			c.bootstrap.maxRequestAge = b.MaxRequestAge.Duration
+		}
+	}
+	if r := s.ClientRenewal; r != nil {
+		c.kinds[v1alpha1.KindClientRenewal] = true
+		c.renewal = &compiledRenewal{action: orDefault(r.Action, v1alpha1.ActionApprove), requireNode: r.RequireNode}
+	}
+	if sv := s.Serving; sv != nil {
+		c.kinds[v1alpha1.KindServing] = true
+		var serving *compiledServing
+		serving, errs = compileServing(sv, errs)
+		c.serving = serving
+	}
+	if len(c.kinds) == 0 {
+		errs = append(errs, errors.New("the policy has no clientBootstrap, clientRenewal or serving rules, so it governs nothing"))
+	}
+	c.keys, errs = compileKeys(s.Keys, errs)
+	c.maxExpiration = v1alpha1.DefaultMaxExpirationSeconds
+	if s.MaxExpirationSeconds != nil {
+		if *s.MaxExpirationSeconds < 600 {
+			errs = append(errs, errors.New("maxExpirationSeconds must be at least 600"))
+		}
+		c.maxExpiration = *s.MaxExpirationSeconds
+	}
+	switch s.OnViolation {
+	case "", v1alpha1.ViolationDeny:
+	case v1alpha1.ViolationReview:
+		c.reviewViolation = true
+	default:
+		errs = append(errs, fmt.Errorf("onViolation %q is not Deny or Review", s.OnViolation))
+	}
+	for field, a := range map[string]v1alpha1.Action{
+		"clientBootstrap": actionOrEmpty(s.ClientBootstrap, func(b *v1alpha1.ClientBootstrapRules) v1alpha1.Action { return b.Action }),
+		"clientRenewal":   actionOrEmpty(s.ClientRenewal, func(r *v1alpha1.ClientRenewalRules) v1alpha1.Action { return r.Action }),
+		"serving":         actionOrEmpty(s.Serving, func(r *v1alpha1.ServingRules) v1alpha1.Action { return r.Action }),
+	} {
+		if a != "" && a != v1alpha1.ActionApprove && a != v1alpha1.ActionReview {
+			errs = append(errs, fmt.Errorf("%s.action %q is not Approve or Review", field, a))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func actionOrEmpty[T any](rules *T, action func(*T) v1alpha1.Action) v1alpha1.Action {
+	if rules == nil {
+		return ""
+	}
+	return action(rules)
+}
+
+func compileServing(sv *v1alpha1.ServingRules, errs []error) (*compiledServing, []error) {
+	c := &compiledServing{
+		action:         orDefault(sv.Action, v1alpha1.ActionReview),
+		allowLoopback:  sv.AllowLoopback,
+		maxDNSNames:    int(derefOr(sv.MaxDNSNames, v1alpha1.DefaultMaxDNSNames)),
+		maxIPAddresses: int(derefOr(sv.MaxIPAddresses, v1alpha1.DefaultMaxIPAddresses)),
+		resolve:        sv.ResolveDNSNames,
+	}
+	for _, pattern := range sv.AllowedDNSNames {
+		canon := CanonicalDNSName(pattern)
+		if len(validation.IsDNS1123Subdomain(strings.TrimPrefix(canon, "*."))) > 0 || strings.Contains(strings.TrimPrefix(canon, "*."), "*") {
+			errs = append(errs, fmt.Errorf("serving.allowedDNSNames: %q is not a DNS name or a \"*.\" pattern", pattern))
+			continue
+		}
+		c.dnsPatterns = append(c.dnsPatterns, canon)
+	}
+	for _, cidr := range sv.AllowedIPRanges {
+		_, ipNet, err := net.ParseCIDR(cidr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("serving.allowedIPRanges: %q is not a CIDR", cidr))
+			continue
+		}
+		c.ipRanges = append(c.ipRanges, ipNet)
+	}
+	if c.maxDNSNames < 0 || c.maxIPAddresses < 0 {
+		errs = append(errs, errors.New("serving.maxDNSNames and serving.maxIPAddresses must not be negative"))
+	}
+	return c, errs
+}
+
+func compileKeys(k *v1alpha1.KeyRules, errs []error) (compiledKeys, []error) {
+	if k == nil {
+		return compiledKeys{
+			rsaMin: int(v1alpha1.DefaultRSAMinBits), rsaMax: int(v1alpha1.DefaultRSAMaxBits),
+			curves:  map[string]bool{"P-256": true, "P-384": true},
+			ed25519: true,
+		}, errs
+	}
+	c := compiledKeys{curves: map[string]bool{}, ed25519: k.Ed25519}
+	if k.RSA != nil {
+		c.rsaMin = int(orDefault(k.RSA.MinBits, v1alpha1.DefaultRSAMinBits))
+		c.rsaMax = int(orDefault(k.RSA.MaxBits, v1alpha1.DefaultRSAMaxBits))
+		if c.rsaMin < int(v1alpha1.DefaultRSAMinBits) || c.rsaMax > int(v1alpha1.DefaultRSAMaxBits) || c.rsaMin > c.rsaMax {
+			errs = append(errs, fmt.Errorf("keys.rsa: bits must satisfy 2048 <= minBits <= maxBits <= 8192, got %d..%d", c.rsaMin, c.rsaMax))
+		}
+	}
+	for _, curve := range k.ECDSACurves {
+		switch curve {
+		case v1alpha1.CurveP256, v1alpha1.CurveP384, v1alpha1.CurveP521:
+			c.curves["P-"+strings.TrimPrefix(string(curve), "P")] = true
+		default:
+			errs = append(errs, fmt.Errorf("keys.ecdsaCurves: unknown curve %q", curve))
+		}
+	}
+	return c, errs
+}
+
+// compileAnchored compiles an RE2 expression that must match a whole string.
+// An empty pattern yields nil: no constraint.
+func compileAnchored(pattern string) (*regexp.Regexp, error) {
+	if pattern == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile("^(?:" + pattern + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a valid regular expression", pattern)
+	}
+	return re, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func derefOr[T any](v *T, def T) T {
+	if v == nil {
+		return def
+	}
+	return *v
+}

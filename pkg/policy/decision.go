@@ -1,0 +1,51 @@
+package policy
+
+// Result is the outcome of evaluating a request.
+type Result string
+
+const (
+	// Approve means the request may be approved.
+	Approve Result = "Approve"
+	// Deny means the request must be denied.
+	Deny Result = "Deny"
+	// Review means the request stays pending for a human decision.
+	Review Result = "Review"
+	// NoOpinion means nodetrust does not decide the request (yet): it is not
+	// a kubelet request, no policy governs it, or a fact it needs is missing.
+	NoOpinion Result = "NoOpinion"
+)
+
+// Reasons of decisions that are not rule violations. Rule violations carry
+// their own reason codes (see Violation).
+const (
+	// ReasonAutoApproved: a policy approved the request.
+	ReasonAutoApproved = "AutoApproved"
+	// ReasonPolicyRequiresReview: a policy's action for this kind is Review.
+	ReasonPolicyRequiresReview = "PolicyRequiresReview"
+	// ReasonNotKubeletRequest: not a kubelet request nodetrust decides.
+	ReasonNotKubeletRequest = "NotKubeletRequest"
+	// ReasonNoMatchingPolicy: no valid policy governs the request.
+	ReasonNoMatchingPolicy = "NoMatchingPolicy"
+	// ReasonAwaitingNode: a serving request whose Node has not registered yet.
+	ReasonAwaitingNode = "AwaitingNode"
+)
+
+// Decision is what nodetrust decided about one request and why. It is data:
+// logged, put in Events and conditions, and compared in tests.
+type Decision struct {
+	Result Result
+	// Reason is a CamelCase code, stable for alerting.
+	Reason string
+	// Message explains the decision to a human; it never holds internal error text.
+	Message string
+	// Policy names the NodeCertificatePolicy that decided, if any.
+	Policy string
+}
+
+func noOpinion(reason, message string) Decision {
+	return Decision{Result: NoOpinion, Reason: reason, Message: message}
+}
+
+func deny(v Violations, policy string) Decision {
+	return Decision{Result: Deny, Reason: v.Reason(), Message: v.Message(), Policy: policy}
+}

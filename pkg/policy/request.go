@@ -1,0 +1,114 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
+)
+
+// Identities and signer names that kubelet requests use.
+const (
+	KubeletClientSignerName  = certificatesv1.KubeAPIServerClientKubeletSignerName
+	KubeletServingSignerName = certificatesv1.KubeletServingSignerName
+
+	NodeUserPrefix      = "system:node:"
+	NodesGroup          = "system:nodes"
+	BootstrapUserPrefix = "system:bootstrap:"
+	BootstrappersGroup  = "system:bootstrappers"
+)
+
+// Request is one kubelet CSR, classified and parsed once. Everything
+// downstream reads this value.
+type Request struct {
+	// Name and UID identify the CSR object.
+	Name string
+	UID  string
+	// Kind is the kind of kubelet request.
+	Kind v1alpha1.RequestKind
+	// SignerName is spec.signerName.
+	SignerName string
+	// Username, Groups and Extra are the requester as the API server recorded it.
+	Username string
+	Groups   []string
+	Extra    map[string]certificatesv1.ExtraValue
+	// TokenID is the bootstrap token ID of a ClientBootstrap requester.
+	TokenID string
+	// NodeName is the node the request is for: the requester's node name for
+	// node requesters, the CN's for bootstrap requesters.
+	NodeName string
+	// Usages is spec.usages.
+	Usages []certificatesv1.KeyUsage
+	// ExpirationSeconds is spec.expirationSeconds, nil when unset.
+	ExpirationSeconds *int32
+	// Created is the CSR's creation time.
+	Created time.Time
+	// CSR is the parsed PKCS#10 request; nil when parsing found violations.
+	CSR *ParsedCSR
+	// ParseViolations are what parsing spec.request found wrong.
+	ParseViolations Violations
+}
+
+// Classify returns the kind of kubelet request csr is, from its signer and
+// its API-server-recorded requester, and false for every other request:
+// those belong to other approvers and nodetrust leaves them alone.
+func Classify(csr *certificatesv1.CertificateSigningRequest) (v1alpha1.RequestKind, bool) {
+	user, groups := csr.Spec.Username, csr.Spec.Groups
+	isNode := strings.HasPrefix(user, NodeUserPrefix) && slices.Contains(groups, NodesGroup)
+	isBootstrap := strings.HasPrefix(user, BootstrapUserPrefix) && slices.Contains(groups, BootstrappersGroup)
+	switch csr.Spec.SignerName {
+	case KubeletClientSignerName:
+		switch {
+		case isNode:
+			return v1alpha1.KindClientRenewal, true
+		case isBootstrap:
+			return v1alpha1.KindClientBootstrap, true
+		}
+	case KubeletServingSignerName:
+		if isNode {
+			return v1alpha1.KindServing, true
+		}
+	}
+	return "", false
+}
+
+// NewRequest classifies and parses csr. It returns false for requests that
+// are not kubelet requests (see Classify). A malformed spec.request is not an
+// error: it is recorded in ParseViolations and leads to a denial.
+func NewRequest(csr *certificatesv1.CertificateSigningRequest) (*Request, bool) {
+	kind, ok := Classify(csr)
+	if !ok {
+		return nil, false
+	}
+	r := &Request{
+		Name:              csr.Name,
+		UID:               string(csr.UID),
+		Kind:              kind,
+		SignerName:        csr.Spec.SignerName,
+		Username:          csr.Spec.Username,
+		Groups:            csr.Spec.Groups,
+		Extra:             csr.Spec.Extra,
+		Usages:            csr.Spec.Usages,
+		ExpirationSeconds: csr.Spec.ExpirationSeconds,
+		Created:           csr.CreationTimestamp.Time,
+	}
+	r.CSR, r.ParseViolations = ParseCSR(csr.Spec.Request)
+	switch kind {
+	case v1alpha1.KindClientBootstrap:
+		r.TokenID = strings.TrimPrefix(r.Username, BootstrapUserPrefix)
+		if r.CSR != nil {
+			r.NodeName = strings.TrimPrefix(r.CSR.CommonName, NodeUserPrefix)
+		}
+	default:
+		r.NodeName = strings.TrimPrefix(r.Username, NodeUserPrefix)
+	}
+	return r, true
+}
+
+// InGroup reports whether the requester is a member of group.
+func (r *Request) InGroup(group string) bool {
+	return slices.Contains(r.Groups, group)
+}

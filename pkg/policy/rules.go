@@ -1,0 +1,192 @@
+package policy
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
+)
+
+// Reason codes of the checks that hold whatever a policy says.
+const (
+	ReasonInvalidOrganization = "InvalidOrganization"
+	ReasonInvalidCommonName   = "InvalidCommonName"
+	ReasonEmptyNodeName       = "EmptyNodeName"
+	ReasonInvalidNodeName     = "InvalidNodeName"
+	ReasonCommonNameMismatch  = "CommonNameMismatch"
+	ReasonInvalidUsages       = "InvalidUsages"
+	ReasonSANsNotAllowed      = "SANsNotAllowed"
+	ReasonMissingSANs         = "MissingSANs"
+	ReasonWildcardSAN         = "WildcardSAN"
+	ReasonInvalidDNSName      = "InvalidDNSName"
+	ReasonClusterIdentitySAN  = "ClusterIdentitySAN"
+	ReasonForbiddenIPSAN      = "ForbiddenIPSAN"
+	ReasonLoopbackIPSAN       = "LoopbackIPSAN"
+)
+
+// ClusterIdentity names the API server as clients see it. A kubelet serving
+// certificate that claims any of it could impersonate the API server.
+type ClusterIdentity struct {
+	// Domain is the cluster DNS domain, e.g. "cluster.local".
+	Domain string
+	// ServiceIPs are the ClusterIPs of the default/kubernetes Service.
+	ServiceIPs []net.IP
+}
+
+var (
+	clientUsages = [][]certificatesv1.KeyUsage{
+		{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
+		{certificatesv1.UsageKeyEncipherment, certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
+	}
+	servingUsages = [][]certificatesv1.KeyUsage{
+		{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth},
+		{certificatesv1.UsageKeyEncipherment, certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth},
+	}
+)
+
+// SignerRules checks the rules the upstream signers enforce for the two
+// kubelet signers, tightened where nodetrust must be stricter (an empty node
+// name). It needs a parsed CSR. It is also the signing controller's
+// defence-in-depth check.
+func SignerRules(signerName string, csr *ParsedCSR, usages []certificatesv1.KeyUsage) Violations {
+	var v Violations
+	if !slices.Equal(csr.Organizations, []string{NodesGroup}) {
+		v = append(v, Violation{ReasonInvalidOrganization,
+			fmt.Sprintf("subject organization must be exactly [%q], got %q", NodesGroup, csr.Organizations)})
+	}
+	switch node, ok := strings.CutPrefix(csr.CommonName, NodeUserPrefix); {
+	case !ok:
+		v = append(v, Violation{ReasonInvalidCommonName,
+			fmt.Sprintf("common name %q does not start with %q", csr.CommonName, NodeUserPrefix)})
+	case node == "":
+		v = append(v, Violation{ReasonEmptyNodeName, fmt.Sprintf("common name %q names no node", csr.CommonName)})
+	case len(validation.IsDNS1123Subdomain(node)) > 0:
+		v = append(v, Violation{ReasonInvalidNodeName,
+			fmt.Sprintf("node name %q in the common name is not a valid Node name", node)})
+	}
+	allowed := clientUsages
+	if signerName == KubeletServingSignerName {
+		allowed = servingUsages
+	}
+	if !usagesAllowed(usages, allowed) {
+		v = append(v, Violation{ReasonInvalidUsages,
+			fmt.Sprintf("usages %q are not allowed for signer %s", usages, signerName)})
+	}
+	sans := len(csr.DNSNames) + len(csr.IPAddresses)
+	switch {
+	case signerName == KubeletClientSignerName && sans > 0:
+		v = append(v, Violation{ReasonSANsNotAllowed, "client certificates must not carry DNS or IP SANs"})
+	case signerName == KubeletServingSignerName && sans == 0:
+		v = append(v, Violation{ReasonMissingSANs, "serving certificates need at least one DNS or IP SAN"})
+	}
+	return v
+}
+
+// usagesAllowed reports whether usages, as a set without duplicates, equals
+// one of the allowed sets.
+func usagesAllowed(usages []certificatesv1.KeyUsage, allowed [][]certificatesv1.KeyUsage) bool {
+	set := map[certificatesv1.KeyUsage]bool{}
+	for _, u := range usages {
+		if set[u] {
+			return false
+		}
+		set[u] = true
+	}
+	for _, want := range allowed {
+		if len(want) != len(set) {
+			continue
+		}
+		ok := true
+		for _, u := range want {
+			ok = ok && set[u]
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Invariants checks everything nodetrust enforces whatever a policy says: a
+// well-formed request, the signer rules, the requester's identity, and SANs
+// that can never belong to a node. Loopback IP SANs are left to the policy
+// (see Evaluate). The result is empty when the request may be evaluated.
+func Invariants(r *Request, cluster ClusterIdentity) Violations {
+	if len(r.ParseViolations) > 0 {
+		return r.ParseViolations
+	}
+	v := SignerRules(r.SignerName, r.CSR, r.Usages)
+	if r.Kind != v1alpha1.KindClientBootstrap {
+		switch {
+		case r.NodeName == "":
+			v = append(v, Violation{ReasonEmptyNodeName, fmt.Sprintf("requester %q names no node", r.Username)})
+		case r.CSR.CommonName != r.Username:
+			v = append(v, Violation{ReasonCommonNameMismatch,
+				fmt.Sprintf("common name %q does not match the requester %q", r.CSR.CommonName, r.Username)})
+		}
+	}
+	if r.Kind == v1alpha1.KindServing {
+		v = append(v, sanInvariants(r.CSR, cluster)...)
+	}
+	return v
+}
+
+func sanInvariants(csr *ParsedCSR, cluster ClusterIdentity) Violations {
+	var v Violations
+	clusterNames := clusterDNSNames(cluster.Domain)
+	for _, name := range csr.DNSNames {
+		canon := CanonicalDNSName(name)
+		switch {
+		case strings.Contains(name, "*"):
+			v = append(v, Violation{ReasonWildcardSAN, fmt.Sprintf("wildcard DNS SAN %q is not allowed", name)})
+		case len(validation.IsDNS1123Subdomain(canon)) > 0:
+			v = append(v, Violation{ReasonInvalidDNSName, fmt.Sprintf("DNS SAN %q is not a valid DNS name", name)})
+		case clusterNames[canon] || strings.HasPrefix(canon, "kubernetes.default.svc."):
+			v = append(v, Violation{ReasonClusterIdentitySAN, fmt.Sprintf("DNS SAN %q names the Kubernetes API server", name)})
+		}
+	}
+	for _, ip := range csr.IPAddresses {
+		switch {
+		case ip.IsUnspecified():
+			v = append(v, Violation{ReasonForbiddenIPSAN, fmt.Sprintf("IP SAN %s is the unspecified address", ip)})
+		case ip.IsMulticast():
+			v = append(v, Violation{ReasonForbiddenIPSAN, fmt.Sprintf("IP SAN %s is a multicast address", ip)})
+		case ip.IsLinkLocalUnicast():
+			v = append(v, Violation{ReasonForbiddenIPSAN, fmt.Sprintf("IP SAN %s is a link-local address", ip)})
+		case ip.Equal(net.IPv4bcast):
+			v = append(v, Violation{ReasonForbiddenIPSAN, fmt.Sprintf("IP SAN %s is the broadcast address", ip)})
+		case slices.ContainsFunc(cluster.ServiceIPs, ip.Equal):
+			v = append(v, Violation{ReasonClusterIdentitySAN,
+				fmt.Sprintf("IP SAN %s is the Kubernetes API server's Service IP", ip)})
+		}
+	}
+	return v
+}
+
+func clusterDNSNames(domain string) map[string]bool {
+	names := map[string]bool{"kubernetes": true, "kubernetes.default": true, "kubernetes.default.svc": true}
+	if d := CanonicalDNSName(domain); d != "" {
+		names["kubernetes.default.svc."+d] = true
+	}
+	return names
+}
+
+// CanonicalDNSName lower-cases name and drops one trailing dot, so that names
+// compare as DNS compares them.
+func CanonicalDNSName(name string) string {
+	return strings.ToLower(strings.TrimSuffix(name, "."))
+}
+
+// CanonicalIP returns ip in its 16-byte form with IPv4-mapped IPv6 addresses
+// folded onto IPv4, so that equal addresses compare equal with bytes.Equal.
+func CanonicalIP(ip net.IP) net.IP {
+	if v4 := ip.To4(); v4 != nil {
+		return v4.To16()
+	}
+	return ip.To16()
+}
