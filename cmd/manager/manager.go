@@ -1,9 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -15,6 +24,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	nodetrustv1alpha1 "github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/controllers"
+	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
 // leaderElectionID names the Lease that replicas compete for.
@@ -32,6 +43,7 @@ func newScheme() *runtime.Scheme {
 func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: newScheme(),
+		Cache:  cacheOptions(),
 		Metrics: metricsserver.Options{
 			BindAddress:    o.MetricsAddr,
 			SecureServing:  true,
@@ -49,7 +61,7 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
-	if err := setupControllers(mgr); err != nil {
+	if err := setupControllers(mgr, o); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -66,7 +78,39 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
+// cacheOptions keeps the cache small and the RBAC narrow: only
+// bootstrap-token Secrets in kube-system and the default/kubernetes Service.
+func cacheOptions() cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {
+			Namespaces: map[string]cache.Config{metav1.NamespaceSystem: {}},
+			Field:      fields.OneTermEqualSelector("type", string(policy.BootstrapTokenSecretType)),
+		},
+		&corev1.Service{}: {
+			Namespaces: map[string]cache.Config{metav1.NamespaceDefault: {}},
+			Field:      fields.OneTermEqualSelector("metadata.name", "kubernetes"),
+		},
+	}}
+}
+
 // setupControllers wires every controller into mgr.
-func setupControllers(_ ctrl.Manager) error {
+func setupControllers(mgr ctrl.Manager, o *options) error {
+	if err := controllers.AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	approval := &controllers.ApprovalReconciler{
+		Client:                 mgr.GetClient(),
+		Recorder:               mgr.GetEventRecorder("nodetrust-approver"),
+		Clock:                  clock.RealClock{},
+		Evaluator:              &policy.Evaluator{Resolver: net.DefaultResolver},
+		ClusterDomain:          o.ClusterDomain,
+		MaxPendingPerRequester: o.MaxPendingPerRequester,
+	}
+	if err := approval.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the approval controller: %w", err)
+	}
+	if err := (&controllers.PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the policy status controller: %w", err)
+	}
 	return nil
 }

@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/nodetrust/nodetrust/controllers"
 )
 
 // options are the manager's command-line settings.
@@ -22,6 +25,8 @@ type options struct {
 	LeaseDuration           time.Duration
 	RenewDeadline           time.Duration
 	RetryPeriod             time.Duration
+	ClusterDomain           string
+	MaxPendingPerRequester  int
 	zap                     zap.Options
 }
 
@@ -45,6 +50,10 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		"How long the leader keeps trying to renew the Lease before giving up leadership.")
 	fs.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second,
 		"How long leader-election clients wait between attempts.")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local",
+		"Cluster DNS domain; serving certificates may not claim kubernetes.default.svc.<domain>.")
+	fs.IntVar(&o.MaxPendingPerRequester, "max-pending-per-requester", controllers.DefaultMaxPendingPerRequester,
+		"Pending CSRs considered per requester; newer ones beyond it are denied. 0 disables the bound.")
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 
@@ -71,6 +80,12 @@ func (o *options) validate() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s %q is not host:port or 0", name, addr)
 		}
+	}
+	if o.MaxPendingPerRequester < 0 {
+		return fmt.Errorf("--max-pending-per-requester must not be negative, got %d", o.MaxPendingPerRequester)
+	}
+	if errs := validation.IsDNS1123Subdomain(o.ClusterDomain); len(errs) > 0 {
+		return fmt.Errorf("--cluster-domain %q is not a DNS domain: %s", o.ClusterDomain, strings.Join(errs, "; "))
 	}
 	if o.LeaseDuration <= o.RenewDeadline {
 		return fmt.Errorf("--leader-election-lease-duration (%s) must be longer than --leader-election-renew-deadline (%s)",

@@ -189,10 +189,12 @@ type ParsedCSR struct {
 //
 // It never panics and never returns an error: it returns either a ParsedCSR
 // and no violations, or nil and at least one violation, in which case the
-// request must be denied. Input larger than MaxCSRPEMBytes and input that is
-// not a single well-formed request stop the checks at the first problem;
-// otherwise every violation found is reported. The signature is only
-// verified when the key itself is acceptable.
+// request must be denied. Problems at the PEM level (size, block count, type,
+// surrounding data) and a CertificationRequest structure that does not parse
+// stop the checks there. Otherwise every violation found is reported; when
+// crypto/x509 alone refuses the request, MalformedRequest is reported after
+// the violations that usually explain why. The signature is only verified
+// when the key itself is within the limits.
 func ParseCSR(pemBytes []byte) (*ParsedCSR, Violations) {
 	der, vs := csrDecodePEM(pemBytes)
 	if len(vs) > 0 {

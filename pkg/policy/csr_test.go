@@ -442,6 +442,11 @@ func TestParseCSR(t *testing.T) {
 				return csrTestPadTo(append([]byte("\t \r\n"), csrTestPEM(t)...), MaxCSRPEMBytes)
 			},
 		},
+		"a request with CRLF line endings is accepted": {
+			pem: func(t *testing.T) []byte {
+				return bytes.ReplaceAll(csrTestPEM(t), []byte("\n"), []byte("\r\n"))
+			},
+		},
 		"a request one byte over MaxCSRPEMBytes is denied as RequestTooLarge": {
 			pem: func(t *testing.T) []byte {
 				return csrTestPadTo(csrTestPEM(t), MaxCSRPEMBytes+1)

@@ -1,0 +1,320 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
+)
+
+// Reason codes of policy rule violations.
+const (
+	ReasonNodeNameNotAllowed       = "NodeNameNotAllowed"
+	ReasonNodeAlreadyExists        = "NodeAlreadyExists"
+	ReasonRequestTooOld            = "RequestTooOld"
+	ReasonNodeNotFound             = "NodeNotFound"
+	ReasonSANNotOwnedByNode        = "SANNotOwnedByNode"
+	ReasonTooManyDNSNames          = "TooManyDNSNames"
+	ReasonTooManyIPAddresses       = "TooManyIPAddresses"
+	ReasonDNSNameDoesNotResolve    = "DNSNameDoesNotResolve"
+	ReasonDNSNameResolvesElsewhere = "DNSNameResolvesElsewhere"
+	ReasonKeyNotAllowed            = "KeyNotAllowed"
+	ReasonExpirationTooLong        = "ExpirationTooLong"
+)
+
+// Facts are the cluster state a decision depends on, gathered by the caller.
+type Facts struct {
+	// Now is the time of the decision.
+	Now time.Time
+	// Node is the Node the request is for, nil when none exists.
+	Node *corev1.Node
+	// BootstrapToken is the Secret of the requester's bootstrap token, nil
+	// when none exists. Only read for ClientBootstrap requests.
+	BootstrapToken *corev1.Secret
+	// Cluster names the API server, whose identity no node may claim.
+	Cluster ClusterIdentity
+}
+
+// Resolver looks up the addresses of a DNS name. *net.Resolver implements it.
+type Resolver interface {
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+// Evaluator decides requests against policies.
+type Evaluator struct {
+	// Resolver is used by policies with serving.resolveDNSNames; when nil,
+	// such policies cannot evaluate and Evaluate returns an error.
+	Resolver Resolver
+}
+
+// Evaluate decides r against policies, given the cluster facts.
+//
+// Checks that hold whatever the policies say come first and deny. Then the
+// policies that govern r (their kind, selector and, for serving, Node match)
+// are evaluated one by one, in name order, each to Approve, Review or Deny.
+// The first approving policy wins; else the first asking for review; else
+// the request is denied by the first policy. With no governing policy the
+// result is NoOpinion.
+//
+// An error means the request could not be evaluated (e.g. DNS failed); it is
+// never a denial, and the caller should retry.
+func (e *Evaluator) Evaluate(ctx context.Context, r *Request, facts Facts, policies []*Compiled) (Decision, error) {
+	if v := Invariants(r, facts.Cluster); len(v) > 0 {
+		return deny(v, ""), nil
+	}
+	if r.Kind == v1alpha1.KindServing && facts.Node == nil {
+		return noOpinion(ReasonAwaitingNode, fmt.Sprintf("Node %q has not registered yet", r.NodeName)), nil
+	}
+	governing := governingPolicies(r, facts.Node, policies)
+	if len(governing) == 0 {
+		return noOpinion(ReasonNoMatchingPolicy, fmt.Sprintf("no valid NodeCertificatePolicy governs %s requests from %s", r.Kind, r.Username)), nil
+	}
+	if v := loopbackSANs(r); len(v) > 0 && !slices.ContainsFunc(governing, func(p *Compiled) bool { return p.serving.allowLoopback }) {
+		return deny(v, ""), nil
+	}
+
+	var review, denied *Decision
+	for _, p := range governing {
+		d, err := e.evaluatePolicy(ctx, r, facts, p)
+		if err != nil {
+			return Decision{}, fmt.Errorf("evaluating policy %s: %w", p.Name, err)
+		}
+		switch {
+		case d.Result == Approve:
+			return d, nil
+		case d.Result == Review && review == nil:
+			review = &d
+		case d.Result == Deny && denied == nil:
+			denied = &d
+		}
+	}
+	if review != nil {
+		return *review, nil
+	}
+	return *denied, nil
+}
+
+// governingPolicies returns the policies that govern r, in name order.
+func governingPolicies(r *Request, node *corev1.Node, policies []*Compiled) []*Compiled {
+	var out []*Compiled
+	for _, p := range policies {
+		if p != nil && p.governs(r, node) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Compiled) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (p *Compiled) governs(r *Request, node *corev1.Node) bool {
+	switch {
+	case !p.kinds[r.Kind]:
+		return false
+	case len(p.groups) > 0 && !slices.ContainsFunc(p.groups, r.InGroup):
+		return false
+	case p.nodeName != nil && !p.nodeName.MatchString(r.NodeName):
+		return false
+	case p.nodeSelector != nil && (node == nil || !p.nodeSelector.Matches(labels.Set(node.Labels))):
+		return false
+	}
+	return true
+}
+
+func (e *Evaluator) evaluatePolicy(ctx context.Context, r *Request, facts Facts, p *Compiled) (Decision, error) {
+	v := p.commonViolations(r)
+	var action v1alpha1.Action
+	switch r.Kind {
+	case v1alpha1.KindClientBootstrap:
+		action = p.bootstrap.action
+		v = append(v, p.bootstrap.violations(r, facts)...)
+	case v1alpha1.KindClientRenewal:
+		action = p.renewal.action
+		if p.renewal.requireNode && facts.Node == nil {
+			v = append(v, Violation{ReasonNodeNotFound, fmt.Sprintf("Node %q does not exist", r.NodeName)})
+		}
+	case v1alpha1.KindServing:
+		action = p.serving.action
+		sv, err := e.servingViolations(ctx, r, facts.Node, p.serving)
+		if err != nil {
+			return Decision{}, err
+		}
+		v = append(v, sv...)
+	}
+	switch {
+	case len(v) > 0 && p.reviewViolation:
+		return Decision{Result: Review, Reason: v.Reason(), Message: v.Message(), Policy: p.Name}, nil
+	case len(v) > 0:
+		return deny(v, p.Name), nil
+	case action == v1alpha1.ActionReview:
+		return Decision{Result: Review, Reason: ReasonPolicyRequiresReview,
+			Message: fmt.Sprintf("policy %s asks a human to review %s requests", p.Name, r.Kind), Policy: p.Name}, nil
+	default:
+		return Decision{Result: Approve, Reason: ReasonAutoApproved,
+			Message: fmt.Sprintf("%s request for node %s approved by policy %s", r.Kind, r.NodeName, p.Name), Policy: p.Name}, nil
+	}
+}
+
+func (p *Compiled) commonViolations(r *Request) Violations {
+	var v Violations
+	if !p.keys.allows(r.CSR.Key) {
+		v = append(v, Violation{ReasonKeyNotAllowed, fmt.Sprintf("key %s is not allowed by the policy", r.CSR.Key)})
+	}
+	if r.ExpirationSeconds != nil && *r.ExpirationSeconds > p.maxExpiration {
+		v = append(v, Violation{ReasonExpirationTooLong, fmt.Sprintf(
+			"expirationSeconds %d exceeds the policy's maximum of %d", *r.ExpirationSeconds, p.maxExpiration)})
+	}
+	return v
+}
+
+func (k compiledKeys) allows(key KeyInfo) bool {
+	switch key.Algorithm {
+	case KeyAlgorithmRSA:
+		return k.rsaMax > 0 && key.Bits >= k.rsaMin && key.Bits <= k.rsaMax
+	case KeyAlgorithmECDSA:
+		return k.curves[key.Curve]
+	case KeyAlgorithmEd25519:
+		return k.ed25519
+	}
+	return false
+}
+
+func (b *compiledBootstrap) violations(r *Request, facts Facts) Violations {
+	var v Violations
+	if tv := CheckBootstrapToken(r.TokenID, facts.BootstrapToken, facts.Now); tv != nil {
+		v = append(v, *tv)
+	}
+	if b.allowedNames != nil && !b.allowedNames.MatchString(r.NodeName) {
+		v = append(v, Violation{ReasonNodeNameNotAllowed, fmt.Sprintf(
+			"node name %q does not match the allowed pattern %q", r.NodeName, b.allowedNames.String())})
+	}
+	if facts.Node != nil && !b.allowRejoin {
+		v = append(v, Violation{ReasonNodeAlreadyExists, fmt.Sprintf(
+			"Node %q already exists; a bootstrap token may not take over its identity", r.NodeName)})
+	}
+	if age := facts.Now.Sub(r.Created); b.maxRequestAge > 0 && age > b.maxRequestAge {
+		v = append(v, Violation{ReasonRequestTooOld, fmt.Sprintf(
+			"request is %s old, older than the allowed %s", age.Round(time.Second), b.maxRequestAge)})
+	}
+	return v
+}
+
+// nodeAddresses returns the canonical DNS names and IPs a Node reports.
+func nodeAddresses(node *corev1.Node) (map[string]bool, []net.IP) {
+	names := map[string]bool{}
+	var ips []net.IP
+	for _, a := range node.Status.Addresses {
+		switch a.Type {
+		case corev1.NodeHostName, corev1.NodeInternalDNS, corev1.NodeExternalDNS:
+			names[CanonicalDNSName(a.Address)] = true
+		case corev1.NodeInternalIP, corev1.NodeExternalIP:
+			if ip := net.ParseIP(a.Address); ip != nil {
+				ips = append(ips, CanonicalIP(ip))
+			}
+		}
+	}
+	return names, ips
+}
+
+func (e *Evaluator) servingViolations(ctx context.Context, r *Request, node *corev1.Node, s *compiledServing) (Violations, error) {
+	var v Violations
+	if n := len(r.CSR.DNSNames); n > s.maxDNSNames {
+		v = append(v, Violation{ReasonTooManyDNSNames, fmt.Sprintf("%d DNS SANs exceed the policy's maximum of %d", n, s.maxDNSNames)})
+	}
+	if n := len(r.CSR.IPAddresses); n > s.maxIPAddresses {
+		v = append(v, Violation{ReasonTooManyIPAddresses, fmt.Sprintf("%d IP SANs exceed the policy's maximum of %d", n, s.maxIPAddresses)})
+	}
+	names, ips := nodeAddresses(node)
+	ownsIP := func(ip net.IP) bool { return slices.ContainsFunc(ips, CanonicalIP(ip).Equal) }
+	for _, name := range r.CSR.DNSNames {
+		if canon := CanonicalDNSName(name); !names[canon] && !s.dnsAllowed(canon) {
+			v = append(v, Violation{ReasonSANNotOwnedByNode, fmt.Sprintf(
+				"DNS SAN %q is not an address of Node %q nor allowed by the policy", name, node.Name)})
+		}
+	}
+	for _, ip := range r.CSR.IPAddresses {
+		switch {
+		case ip.IsLoopback() && !s.allowLoopback:
+			v = append(v, Violation{ReasonLoopbackIPSAN, fmt.Sprintf("loopback IP SAN %s is not allowed by the policy", ip)})
+		case !ownsIP(ip) && !s.ipAllowed(ip):
+			v = append(v, Violation{ReasonSANNotOwnedByNode, fmt.Sprintf(
+				"IP SAN %s is not an address of Node %q nor allowed by the policy", ip, node.Name)})
+		}
+	}
+	if s.resolve {
+		rv, err := e.resolutionViolations(ctx, r.CSR.DNSNames, ownsIP)
+		if err != nil {
+			return nil, err
+		}
+		v = append(v, rv...)
+	}
+	return v, nil
+}
+
+func (s *compiledServing) dnsAllowed(name string) bool {
+	for _, pattern := range s.dnsPatterns {
+		if suffix, ok := strings.CutPrefix(pattern, "*."); ok {
+			label, rest, found := strings.Cut(name, ".")
+			if found && label != "" && rest == suffix {
+				return true
+			}
+		} else if name == pattern {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *compiledServing) ipAllowed(ip net.IP) bool {
+	return slices.ContainsFunc(s.ipRanges, func(n *net.IPNet) bool { return n.Contains(ip) })
+}
+
+// resolutionViolations requires every name to resolve only to addresses the
+// Node owns. A name that does not exist is a violation; any other lookup
+// failure is an error, since the answer is unknown.
+func (e *Evaluator) resolutionViolations(ctx context.Context, dnsNames []string, owns func(net.IP) bool) (Violations, error) {
+	if e.Resolver == nil {
+		return nil, errors.New("the policy requires DNS resolution but no resolver is configured")
+	}
+	var v Violations
+	for _, name := range dnsNames {
+		addrs, err := e.Resolver.LookupIPAddr(ctx, name)
+		var dnsErr *net.DNSError
+		switch {
+		case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+			v = append(v, Violation{ReasonDNSNameDoesNotResolve, fmt.Sprintf("DNS SAN %q does not resolve", name)})
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("resolving %s: %w", name, err)
+		case len(addrs) == 0:
+			v = append(v, Violation{ReasonDNSNameDoesNotResolve, fmt.Sprintf("DNS SAN %q resolves to no address", name)})
+		}
+		for _, a := range addrs {
+			if !owns(a.IP) {
+				v = append(v, Violation{ReasonDNSNameResolvesElsewhere, fmt.Sprintf(
+					"DNS SAN %q resolves to %s, which is not an address of the Node", name, a.IP)})
+				break
+			}
+		}
+	}
+	return v, nil
+}
+
+// loopbackSANs returns a violation for each loopback IP SAN of r.
+func loopbackSANs(r *Request) Violations {
+	var v Violations
+	for _, ip := range r.CSR.IPAddresses {
+		if ip.IsLoopback() {
+			v = append(v, Violation{ReasonLoopbackIPSAN, fmt.Sprintf(
+				"loopback IP SAN %s is denied unless a policy allows loopback", ip)})
+		}
+	}
+	return v
+}

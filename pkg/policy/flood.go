@@ -1,0 +1,74 @@
+package policy
+
+import (
+	"cmp"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Reason codes of flood protection.
+const (
+	ReasonSuperseded             = "Superseded"
+	ReasonTooManyPendingRequests = "TooManyPendingRequests"
+)
+
+// PendingCSR is what flood protection needs of one pending CSR.
+type PendingCSR struct {
+	Name       string
+	Created    time.Time
+	SignerName string
+	CommonName string
+}
+
+// CommonNameOf returns the subject CN of a CSR PEM without verifying it, or
+// "" when it does not parse. It is cheap enough to run over a flood.
+func CommonNameOf(pemBytes []byte) string {
+	if len(pemBytes) > MaxCSRPEMBytes {
+		return ""
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return ""
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return ""
+	}
+	return csr.Subject.CommonName
+}
+
+// CheckFlood decides whether self must be denied because its requester has
+// too many pending requests or a newer one for the same CN and signer.
+// pending holds every pending CSR of the same requester, self included.
+// Requests are ranked oldest first; only the first maxPending are considered,
+// and among those only the newest for each CN and signer. It returns false
+// when self may be evaluated.
+func CheckFlood(self PendingCSR, pending []PendingCSR, maxPending int) (Decision, bool) {
+	ranked := slices.Clone(pending)
+	slices.SortFunc(ranked, func(a, b PendingCSR) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Name, b.Name))
+	})
+	pos := slices.IndexFunc(ranked, func(p PendingCSR) bool { return p.Name == self.Name })
+	if pos < 0 {
+		ranked = append(ranked, self)
+		pos = len(ranked) - 1
+	}
+	if maxPending > 0 && pos >= maxPending {
+		return Decision{Result: Deny, Reason: ReasonTooManyPendingRequests, Message: fmt.Sprintf(
+			"the requester has %d pending requests; only the oldest %d are considered", len(ranked), maxPending)}, true
+	}
+	window := ranked
+	if maxPending > 0 && len(window) > maxPending {
+		window = window[:maxPending]
+	}
+	for _, newer := range window[pos+1:] {
+		if newer.SignerName == self.SignerName && newer.CommonName == self.CommonName {
+			return Decision{Result: Deny, Reason: ReasonSuperseded, Message: fmt.Sprintf(
+				"superseded by the newer request %s for the same common name and signer", newer.Name)}, true
+		}
+	}
+	return Decision{}, false
+}

@@ -1,0 +1,58 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Bootstrap-token Secret layout (k8s.io/cluster-bootstrap).
+const (
+	BootstrapTokenSecretType   corev1.SecretType = "bootstrap.kubernetes.io/token"
+	BootstrapTokenSecretPrefix                   = "bootstrap-token-"
+	bootstrapTokenIDKey                          = "token-id"
+	bootstrapTokenExpirationKey                  = "expiration"
+	bootstrapTokenUsageAuthKey                   = "usage-bootstrap-authentication"
+)
+
+var bootstrapTokenIDPattern = regexp.MustCompile(`^[a-z0-9]{6}$`)
+
+// ReasonBootstrapTokenInvalid is the violation of a bootstrap request whose
+// token is no longer valid.
+const ReasonBootstrapTokenInvalid = "BootstrapTokenInvalid"
+
+// CheckBootstrapToken reports why the bootstrap token tokenID, whose Secret
+// (in kube-system, named bootstrap-token-<id>) is secret or nil when absent,
+// would not authenticate at now. It returns nil for a valid token.
+func CheckBootstrapToken(tokenID string, secret *corev1.Secret, now time.Time) *Violation {
+	invalid := func(format string, args ...any) *Violation {
+		return &Violation{ReasonBootstrapTokenInvalid,
+			fmt.Sprintf("bootstrap token %q ", tokenID) + fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case !bootstrapTokenIDPattern.MatchString(tokenID):
+		return invalid("is not a well-formed token ID")
+	case secret == nil:
+		return invalid("has no Secret: it was deleted or never existed")
+	case secret.Type != BootstrapTokenSecretType:
+		return invalid("Secret has type %q, not %q", secret.Type, BootstrapTokenSecretType)
+	case secret.DeletionTimestamp != nil:
+		return invalid("Secret is being deleted")
+	case string(secret.Data[bootstrapTokenIDKey]) != tokenID:
+		return invalid("Secret holds a different token-id")
+	case string(secret.Data[bootstrapTokenUsageAuthKey]) != "true":
+		return invalid("does not allow authentication (%s is not \"true\")", bootstrapTokenUsageAuthKey)
+	}
+	if exp, ok := secret.Data[bootstrapTokenExpirationKey]; ok {
+		t, err := time.Parse(time.RFC3339, string(exp))
+		if err != nil {
+			return invalid("has an unreadable expiration %q", exp)
+		}
+		if !now.Before(t) {
+			return invalid("expired at %s", t.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
