@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -116,6 +117,9 @@ func (e *Env) Stop() error {
 // set, runs the tests and stops it. setup receives the running Env (nil under
 // -short; tests then call Require, which skips them).
 func Run(m *testing.M, setup func(*Env)) int {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
 	if testing.Short() {
 		setup(nil)
 		return m.Run()

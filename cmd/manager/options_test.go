@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := map[string]struct {
+		args    []string
+		wantErr string
+	}{
+		"no flags give the defaults":                              {},
+		"kubebuilder's flags are accepted":                        {args: []string{"--kubeconfig=/dev/null", "--leader-elect", "--leader-election-namespace=ns", "--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:9000", "--zap-log-level=debug"}},
+		"an unknown flag is an error":                             {args: []string{"--frobnicate"}, wantErr: "flag provided but not defined"},
+		"a stray argument is an error":                            {args: []string{"extra"}, wantErr: "unexpected arguments: extra"},
+		"a malformed bool is an error":                            {args: []string{"--leader-elect=maybe"}, wantErr: "invalid boolean"},
+		"a metrics address without a port is an error":            {args: []string{"--metrics-bind-address=localhost"}, wantErr: "--metrics-bind-address"},
+		"a probe address without a port is an error":              {args: []string{"--health-probe-bind-address=nowhere"}, wantErr: "--health-probe-bind-address"},
+		"a lease shorter than the renew deadline is an error":     {args: []string{"--leader-election-lease-duration=5s"}, wantErr: "must be longer than --leader-election-renew-deadline"},
+		"a renew deadline shorter than the retry period is error": {args: []string{"--leader-election-retry-period=20s"}, wantErr: "--leader-election-renew-deadline"},
+		"a negative pending bound is an error":                    {args: []string{"--max-pending-per-requester=-1"}, wantErr: "must not be negative"},
+		"a cluster domain with spaces is an error":                {args: []string{"--cluster-domain=not a domain"}, wantErr: "--cluster-domain"},
+		"a bad log level is an error":                             {args: []string{"--zap-log-level=loud"}, wantErr: "zap-log-level"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			o, err := parseFlags(tc.args, io.Discard)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if o.ClusterDomain == "" || o.ProbeAddr == "" {
+					t.Fatalf("defaults not applied: %+v", o)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseFlagsHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := parseFlags([]string{"--help"}, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("error = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"-leader-elect", "-metrics-bind-address", "-health-probe-bind-address", "-kubeconfig", "-zap-log-level"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage does not mention %s", want)
+		}
+	}
+}
