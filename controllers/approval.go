@@ -197,7 +197,7 @@ func (r *ApprovalReconciler) apply(ctx context.Context, csr *certificatesv1.Cert
 		// The cached resourceVersion travels with the update: a stale cache gets a conflict, never a blind write.
 		if err := r.Client.SubResource("approval").Update(ctx, updated); err != nil {
 			if apierrors.IsConflict(err) {
-				return reconcile.Result{Requeue: true}, nil
+				return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 			}
 			return reconcile.Result{}, fmt.Errorf("writing the %s condition: %w", condType, err)
 		}
@@ -215,7 +215,7 @@ func (r *ApprovalReconciler) apply(ctx context.Context, csr *certificatesv1.Cert
 		patch := client.MergeFromWithOptions(csr, client.MergeFromWithOptimisticLock{})
 		if err := r.Client.Patch(ctx, updated, patch); err != nil {
 			if apierrors.IsConflict(err) {
-				return reconcile.Result{Requeue: true}, nil
+				return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 			}
 			return reconcile.Result{}, fmt.Errorf("marking the CSR for review: %w", err)
 		}
@@ -251,7 +251,7 @@ func (r *ApprovalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		c, ok := o.(*certificatesv1.CertificateSigningRequest)
 		return ok && isKubeletSigner(c.Spec.SignerName) && !isFinished(c)
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	if err := ctrl.NewControllerManagedBy(mgr).
 		Named("csr-approval").
 		WithOptions(controller.Options{UsePriorityQueue: ptr.To(true)}).
 		Watches(&certificatesv1.CertificateSigningRequest{}, fairCSRHandler{reader: mgr.GetCache()},
@@ -261,7 +261,10 @@ func (r *ApprovalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.NewPredicateFuncs(isBootstrapTokenSecret))).
 		Watches(&v1alpha1.NodeCertificatePolicy{}, handler.EnqueueRequestsFromMapFunc(r.allPendingCSRs),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Complete(r)
+		Complete(r); err != nil {
+		return fmt.Errorf("building the csr-approval controller: %w", err)
+	}
+	return nil
 }
 
 func isBootstrapTokenSecret(o client.Object) bool {

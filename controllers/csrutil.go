@@ -1,9 +1,15 @@
 package controllers
 
 import (
+	"time"
+
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 )
+
+// conflictRetryDelay is how long a reconciler waits after a write conflict,
+// by which time its cache has usually caught up.
+const conflictRetryDelay = time.Second
 
 // isFinished reports whether a CSR needs no decision any more: it carries
 // Approved, Denied or Failed, or a certificate.

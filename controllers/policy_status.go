@@ -45,7 +45,7 @@ func (r *PolicyReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	patch := client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{})
 	if err := r.Client.Status().Patch(ctx, updated, patch); err != nil {
 		if apierrors.IsConflict(err) {
-			return reconcile.Result{Requeue: true}, nil
+			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("patching policy status: %w", err)
 	}
@@ -71,8 +71,11 @@ func readyCondition(p *v1alpha1.NodeCertificatePolicy) metav1.Condition {
 
 // SetupWithManager watches policies.
 func (r *PolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	if err := ctrl.NewControllerManagedBy(mgr).
 		Named("policy-status").
 		For(&v1alpha1.NodeCertificatePolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Complete(r)
+		Complete(r); err != nil {
+		return fmt.Errorf("building the policy-status controller: %w", err)
+	}
+	return nil
 }

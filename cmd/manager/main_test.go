@@ -111,7 +111,7 @@ func freeAddr(t *testing.T) string {
 
 func httpStatus(ctx context.Context, url string) int {
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the test server's self-signed certificate
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the test server's self-signed certificate
 	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -124,4 +124,3 @@ func httpStatus(ctx context.Context, url string) int {
 	defer func() { _ = resp.Body.Close() }()
 	return resp.StatusCode
 }
-

@@ -7,12 +7,7 @@ import (
 	"net"
 	"net/http"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -43,7 +38,7 @@ func newScheme() *runtime.Scheme {
 func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: newScheme(),
-		Cache:  cacheOptions(),
+		Cache:  controllers.CacheOptions(),
 		Metrics: metricsserver.Options{
 			BindAddress:    o.MetricsAddr,
 			SecureServing:  true,
@@ -76,21 +71,6 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("adding ready check: %w", err)
 	}
 	return mgr, nil
-}
-
-// cacheOptions keeps the cache small and the RBAC narrow: only
-// bootstrap-token Secrets in kube-system and the default/kubernetes Service.
-func cacheOptions() cache.Options {
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {
-			Namespaces: map[string]cache.Config{metav1.NamespaceSystem: {}},
-			Field:      fields.OneTermEqualSelector("type", string(policy.BootstrapTokenSecretType)),
-		},
-		&corev1.Service{}: {
-			Namespaces: map[string]cache.Config{metav1.NamespaceDefault: {}},
-			Field:      fields.OneTermEqualSelector("metadata.name", "kubernetes"),
-		},
-	}}
 }
 
 // setupControllers wires every controller into mgr.

@@ -58,7 +58,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	o.zap.BindFlags(fs)
 
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("parsing flags: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

@@ -115,8 +115,10 @@ func (e *Env) Stop() error {
 
 // Run is the body of a TestMain: it starts the control plane unless -short is
 // set, runs the tests and stops it. setup receives the running Env (nil under
-// -short; tests then call Require, which skips them).
-func Run(m *testing.M, setup func(*Env)) int {
+// -short; tests then call Require, which skips them). teardown functions run
+// after the tests and before the control plane stops, e.g. to stop managers
+// whose open watches would otherwise delay the API server's shutdown.
+func Run(m *testing.M, setup func(*Env), teardown ...func()) int {
 	if !flag.Parsed() {
 		flag.Parse()
 	}
@@ -131,6 +133,9 @@ func Run(m *testing.M, setup func(*Env)) int {
 	}
 	setup(env)
 	code := m.Run()
+	for _, f := range teardown {
+		f()
+	}
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv: stopping:", err)
 	}
@@ -205,7 +210,7 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func(ctx con
 		ok, err := cond(ctx)
 		if err != nil {
 			last = err
-			return false, nil
+			return false, nil //nolint:nilerr // keep polling; the last error is reported on timeout
 		}
 		return ok, nil
 	})

@@ -66,9 +66,32 @@ type compiledKeys struct {
 func Compile(p *v1alpha1.NodeCertificatePolicy) (*Compiled, error) {
 	s := &p.Spec
 	c := &Compiled{Name: p.Name, kinds: map[v1alpha1.RequestKind]bool{}, groups: s.Selector.Groups}
-	var errs []error
-	var err error
+	errs := c.compileSelector(s, nil)
+	if b := s.ClientBootstrap; b != nil {
+		c.kinds[v1alpha1.KindClientBootstrap] = true
+		c.bootstrap, errs = compileBootstrap(b, errs)
+	}
+	if r := s.ClientRenewal; r != nil {
+		c.kinds[v1alpha1.KindClientRenewal] = true
+		c.renewal = &compiledRenewal{action: orDefault(r.Action, v1alpha1.ActionApprove), requireNode: r.RequireNode}
+	}
+	if sv := s.Serving; sv != nil {
+		c.kinds[v1alpha1.KindServing] = true
+		c.serving, errs = compileServing(sv, errs)
+	}
+	if len(c.kinds) == 0 {
+		errs = append(errs, errors.New("the policy has no clientBootstrap, clientRenewal or serving rules, so it governs nothing"))
+	}
+	c.keys, errs = compileKeys(s.Keys, errs)
+	errs = c.compileActions(s, errs)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
+func (c *Compiled) compileSelector(s *v1alpha1.NodeCertificatePolicySpec, errs []error) []error {
+	var err error
 	if c.nodeName, err = compileAnchored(s.Selector.NodeNamePattern); err != nil {
 		errs = append(errs, fmt.Errorf("selector.nodeNamePattern: %w", err))
 	}
@@ -80,33 +103,27 @@ func Compile(p *v1alpha1.NodeCertificatePolicy) (*Compiled, error) {
 			errs = append(errs, errors.New("selector.nodeSelector cannot match clientBootstrap requests, whose Node does not exist yet"))
 		}
 	}
-	if b := s.ClientBootstrap; b != nil {
-		c.kinds[v1alpha1.KindClientBootstrap] = true
-		c.bootstrap = &compiledBootstrap{action: orDefault(b.Action, v1alpha1.ActionApprove), allowRejoin: b.AllowRejoin}
-		if c.bootstrap.allowedNames, err = compileAnchored(b.AllowedNodeNamePattern); err != nil {
-			errs = append(errs, fmt.Errorf("clientBootstrap.allowedNodeNamePattern: %w", err))
+	return errs
+}
+
+func compileBootstrap(b *v1alpha1.ClientBootstrapRules, errs []error) (*compiledBootstrap, []error) {
+	c := &compiledBootstrap{action: orDefault(b.Action, v1alpha1.ActionApprove), allowRejoin: b.AllowRejoin}
+	var err error
+	if c.allowedNames, err = compileAnchored(b.AllowedNodeNamePattern); err != nil {
+		errs = append(errs, fmt.Errorf("clientBootstrap.allowedNodeNamePattern: %w", err))
+	}
+	if b.MaxRequestAge != nil {
+		if b.MaxRequestAge.Duration <= 0 {
+			errs = append(errs, errors.New("clientBootstrap.maxRequestAge must be positive"))
 		}
-		if b.MaxRequestAge != nil {
-			if b.MaxRequestAge.Duration <= 0 {
-				errs = append(errs, errors.New("clientBootstrap.maxRequestAge must be positive"))
-			}
-			c.bootstrap.maxRequestAge = b.MaxRequestAge.Duration
-		}
+		c.maxRequestAge = b.MaxRequestAge.Duration
 	}
-	if r := s.ClientRenewal; r != nil {
-		c.kinds[v1alpha1.KindClientRenewal] = true
-		c.renewal = &compiledRenewal{action: orDefault(r.Action, v1alpha1.ActionApprove), requireNode: r.RequireNode}
-	}
-	if sv := s.Serving; sv != nil {
-		c.kinds[v1alpha1.KindServing] = true
-		var serving *compiledServing
-		serving, errs = compileServing(sv, errs)
-		c.serving = serving
-	}
-	if len(c.kinds) == 0 {
-		errs = append(errs, errors.New("the policy has no clientBootstrap, clientRenewal or serving rules, so it governs nothing"))
-	}
-	c.keys, errs = compileKeys(s.Keys, errs)
+	return c, errs
+}
+
+// compileActions checks the lifetime limit and what the policy does with
+// passing and violating requests.
+func (c *Compiled) compileActions(s *v1alpha1.NodeCertificatePolicySpec, errs []error) []error {
 	c.maxExpiration = v1alpha1.DefaultMaxExpirationSeconds
 	if s.MaxExpirationSeconds != nil {
 		if *s.MaxExpirationSeconds < 600 {
@@ -130,10 +147,7 @@ func Compile(p *v1alpha1.NodeCertificatePolicy) (*Compiled, error) {
 			errs = append(errs, fmt.Errorf("%s.action %q is not Approve or Review", field, a))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return errs
 }
 
 func actionOrEmpty[T any](rules *T, action func(*T) v1alpha1.Action) v1alpha1.Action {

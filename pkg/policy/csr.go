@@ -625,7 +625,7 @@ func csrReadRSAKey(key *rsa.PublicKey) (KeyInfo, Violations) {
 func csrReadECDSAKey(key *ecdsa.PublicKey) (KeyInfo, Violations) {
 	switch key.Curve {
 	case elliptic.P256(), elliptic.P384(), elliptic.P521():
-		params := key.Curve.Params()
+		params := key.Params()
 		return KeyInfo{Algorithm: KeyAlgorithmECDSA, Bits: params.BitSize, Curve: params.Name}, nil
 	}
 	name := "unknown"

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"crypto/x509/pkix"
 	"net"
 	"slices"
@@ -84,7 +83,7 @@ func csrTestCheckAccepted(t *testing.T, input []byte, p *ParsedCSR) {
 	if !slices.Equal(p.DNSNames, csr.DNSNames) {
 		t.Errorf("DNSNames = %q, x509 says %q", p.DNSNames, csr.DNSNames)
 	}
-	if !slices.EqualFunc(p.IPAddresses, csr.IPAddresses, func(a, b net.IP) bool { return bytes.Equal(a, b) }) {
+	if !slices.EqualFunc(p.IPAddresses, csr.IPAddresses, net.IP.Equal) {
 		t.Errorf("IPAddresses = %v, x509 says %v", p.IPAddresses, csr.IPAddresses)
 	}
 	switch p.Key.Algorithm {

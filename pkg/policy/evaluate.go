@@ -70,8 +70,13 @@ func (e *Evaluator) Evaluate(ctx context.Context, r *Request, facts Facts, polic
 	if v := Invariants(r, facts.Cluster); len(v) > 0 {
 		return deny(v, ""), nil
 	}
-	if r.Kind == v1alpha1.KindServing && facts.Node == nil {
-		return noOpinion(ReasonAwaitingNode, fmt.Sprintf("Node %q has not registered yet", r.NodeName)), nil
+	if r.Kind == v1alpha1.KindServing {
+		switch {
+		case facts.Node == nil:
+			return noOpinion(ReasonAwaitingNode, fmt.Sprintf("Node %q has not registered yet", r.NodeName)), nil
+		case len(facts.Node.Status.Addresses) == 0:
+			return noOpinion(ReasonAwaitingNode, fmt.Sprintf("Node %q has not reported its addresses yet", r.NodeName)), nil
+		}
 	}
 	governing := governingPolicies(r, facts.Node, policies)
 	if len(governing) == 0 {

@@ -10,11 +10,11 @@ import (
 
 // Bootstrap-token Secret layout (k8s.io/cluster-bootstrap).
 const (
-	BootstrapTokenSecretType   corev1.SecretType = "bootstrap.kubernetes.io/token"
-	BootstrapTokenSecretPrefix                   = "bootstrap-token-"
-	bootstrapTokenIDKey                          = "token-id"
-	bootstrapTokenExpirationKey                  = "expiration"
-	bootstrapTokenUsageAuthKey                   = "usage-bootstrap-authentication"
+	BootstrapTokenSecretType    corev1.SecretType = "bootstrap.kubernetes.io/token" //nolint:gosec // a Secret type, not a credential
+	BootstrapTokenSecretPrefix                    = "bootstrap-token-"
+	bootstrapTokenIDKey                           = "token-id"
+	bootstrapTokenExpirationKey                   = "expiration"
+	bootstrapTokenUsageAuthKey                    = "usage-bootstrap-authentication"
 )
 
 var bootstrapTokenIDPattern = regexp.MustCompile(`^[a-z0-9]{6}$`)
