@@ -70,13 +70,8 @@ func (e *Evaluator) Evaluate(ctx context.Context, r *Request, facts Facts, polic
 	if v := Invariants(r, facts.Cluster); len(v) > 0 {
 		return deny(v, ""), nil
 	}
-	if r.Kind == v1alpha1.KindServing {
-		switch {
-		case facts.Node == nil:
-			return noOpinion(ReasonAwaitingNode, fmt.Sprintf("Node %q has not registered yet", r.NodeName)), nil
-		case len(facts.Node.Status.Addresses) == 0:
-			return noOpinion(ReasonAwaitingNode, fmt.Sprintf("Node %q has not reported its addresses yet", r.NodeName)), nil
-		}
+	if d, waiting := awaitingNode(r, facts.Node); waiting {
+		return d, nil
 	}
 	governing := governingPolicies(r, facts.Node, policies)
 	if len(governing) == 0 {
@@ -105,6 +100,21 @@ func (e *Evaluator) Evaluate(ctx context.Context, r *Request, facts Facts, polic
 		return *review, nil
 	}
 	return *denied, nil
+}
+
+// awaitingNode holds back serving requests until their Node has registered
+// and reported its addresses: SANs can only be checked against them.
+func awaitingNode(r *Request, node *corev1.Node) (Decision, bool) {
+	if r.Kind != v1alpha1.KindServing {
+		return Decision{}, false
+	}
+	switch {
+	case node == nil:
+		return noOpinion(ReasonAwaitingNode, fmt.Sprintf("Node %q has not registered yet", r.NodeName)), true
+	case len(node.Status.Addresses) == 0:
+		return noOpinion(ReasonAwaitingNode, fmt.Sprintf("Node %q has not reported its addresses yet", r.NodeName)), true
+	}
+	return Decision{}, false
 }
 
 // governingPolicies returns the policies that govern r, in name order.

@@ -8,13 +8,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Bootstrap-token Secret layout (k8s.io/cluster-bootstrap).
+// BootstrapTokenSecretType is the type of bootstrap-token Secrets (k8s.io/cluster-bootstrap).
+const BootstrapTokenSecretType corev1.SecretType = "bootstrap.kubernetes.io/token" //nolint:gosec // a Secret type, not a credential
+
+// BootstrapTokenSecretPrefix prefixes the token ID in a bootstrap-token Secret's name.
+const BootstrapTokenSecretPrefix = "bootstrap-token-"
+
+// Keys of a bootstrap-token Secret's data.
 const (
-	BootstrapTokenSecretType    corev1.SecretType = "bootstrap.kubernetes.io/token" //nolint:gosec // a Secret type, not a credential
-	BootstrapTokenSecretPrefix                    = "bootstrap-token-"
-	bootstrapTokenIDKey                           = "token-id"
-	bootstrapTokenExpirationKey                   = "expiration"
-	bootstrapTokenUsageAuthKey                    = "usage-bootstrap-authentication"
+	bootstrapTokenIDKey         = "token-id"
+	bootstrapTokenExpirationKey = "expiration"
+	bootstrapTokenUsageAuthKey  = "usage-bootstrap-authentication"
 )
 
 var bootstrapTokenIDPattern = regexp.MustCompile(`^[a-z0-9]{6}$`)

@@ -1,0 +1,102 @@
+package controllers_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/internal/testenv"
+)
+
+// TestSamplesAreAcceptedAndReady applies every policy under config/samples
+// (except the default one, which the suite already runs) to the real API
+// server, with its schema and CEL validation, and waits for Ready=True.
+func TestSamplesAreAcceptedAndReady(t *testing.T) {
+	startManager(t)
+	ctx := context.Background()
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no samples found: %v", err)
+	}
+	for _, file := range files {
+		for _, p := range readPolicies(t, file) {
+			if p.Name == "default" {
+				continue
+			}
+			if err := env.Client.Create(ctx, p); err != nil {
+				t.Fatalf("%s: creating %s: %v", filepath.Base(file), p.Name, err)
+			}
+			waitReady(t, p.Name, metav1.ConditionTrue)
+			if err := env.Client.Delete(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestAdmissionRejectsPoliciesTheSchemaForbids(t *testing.T) {
+	testenv.Require(t, env)
+	tests := map[string]v1alpha1.NodeCertificatePolicySpec{
+		"a nodeSelector with clientBootstrap rules": {
+			Selector:        v1alpha1.RequestSelector{NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}},
+			ClientBootstrap: &v1alpha1.ClientBootstrapRules{},
+		},
+		"an unknown action":           {ClientRenewal: &v1alpha1.ClientRenewalRules{Action: "Sometimes"}},
+		"a lifetime under 10 minutes": {ClientRenewal: &v1alpha1.ClientRenewalRules{}, MaxExpirationSeconds: new(int32(599))},
+		"RSA bounds the wrong way round": {
+			ClientRenewal: &v1alpha1.ClientRenewalRules{},
+			Keys:          &v1alpha1.KeyRules{RSA: &v1alpha1.RSAKeyRule{MinBits: 4096, MaxBits: 2048}},
+		},
+	}
+	for name, spec := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := &v1alpha1.NodeCertificatePolicy{ObjectMeta: metav1.ObjectMeta{GenerateName: "rejected-"}, Spec: spec}
+			if err := env.Client.Create(context.Background(), p); err == nil {
+				t.Fatalf("the API server accepted %s", name)
+			}
+		})
+	}
+}
+
+func waitReady(t *testing.T, name string, want metav1.ConditionStatus) {
+	t.Helper()
+	testenv.WaitFor(t, testenv.DefaultTimeout, "policy "+name+" Ready="+string(want), func(ctx context.Context) (bool, error) {
+		p := &v1alpha1.NodeCertificatePolicy{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
+			return false, err
+		}
+		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady)
+		return c != nil && c.Status == want && c.ObservedGeneration == p.Generation, nil
+	})
+}
+
+func readPolicies(t *testing.T, file string) []*v1alpha1.NodeCertificatePolicy {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []*v1alpha1.NodeCertificatePolicy
+	for {
+		p := &v1alpha1.NodeCertificatePolicy{}
+		if err := decoder.Decode(p); errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if p.Kind == "NodeCertificatePolicy" {
+			out = append(out, p)
+		}
+	}
+}
