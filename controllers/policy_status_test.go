@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,7 +25,7 @@ import (
 func TestSamplesAreAcceptedAndReady(t *testing.T) {
 	startManager(t)
 	ctx := context.Background()
-	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no samples found: %v", err)
 	}
@@ -51,7 +52,10 @@ func TestAdmissionRejectsPoliciesTheSchemaForbids(t *testing.T) {
 			Selector:        v1alpha1.RequestSelector{NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}},
 			ClientBootstrap: &v1alpha1.ClientBootstrapRules{},
 		},
-		"an unknown action":           {ClientRenewal: &v1alpha1.ClientRenewalRules{Action: "Sometimes"}},
+		"an unknown action": {ClientRenewal: &v1alpha1.ClientRenewalRules{Action: "Sometimes"}},
+		"a negative maxRequestAge": {
+			ClientBootstrap: &v1alpha1.ClientBootstrapRules{MaxRequestAge: &metav1.Duration{Duration: -time.Hour}},
+		},
 		"a lifetime under 10 minutes": {ClientRenewal: &v1alpha1.ClientRenewalRules{}, MaxExpirationSeconds: new(int32(599))},
 		"RSA bounds the wrong way round": {
 			ClientRenewal: &v1alpha1.ClientRenewalRules{},

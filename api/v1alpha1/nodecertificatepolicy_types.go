@@ -70,7 +70,7 @@ const (
 
 // NodeCertificatePolicySpec says which kubelet certificate requests a policy
 // governs and how it decides them. See docs/policy.md.
-// +kubebuilder:validation:XValidation:rule="!has(self.clientBootstrap) || !has(self.selector.nodeSelector)",message="selector.nodeSelector cannot match client bootstrap requests, whose Node does not exist yet; split the policy"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientBootstrap) || !has(self.selector) || !has(self.selector.nodeSelector)",message="selector.nodeSelector cannot match client bootstrap requests, whose Node does not exist yet; split the policy"
 type NodeCertificatePolicySpec struct {
 	// Selector narrows the requests this policy governs. An empty selector
 	// matches every kubelet request of the kinds the policy has rules for.
@@ -158,6 +158,8 @@ type ClientBootstrapRules struct {
 
 	// MaxRequestAge, when set, breaks the policy for requests older than this
 	// when they are decided, e.g. "15m".
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +optional
 	MaxRequestAge *metav1.Duration `json:"maxRequestAge,omitempty"`
 }

@@ -138,13 +138,17 @@ func (c *Compiled) compileActions(s *v1alpha1.NodeCertificatePolicySpec, errs []
 	default:
 		errs = append(errs, fmt.Errorf("onViolation %q is not Deny or Review", s.OnViolation))
 	}
-	for field, a := range map[string]v1alpha1.Action{
-		"clientBootstrap": actionOrEmpty(s.ClientBootstrap, func(b *v1alpha1.ClientBootstrapRules) v1alpha1.Action { return b.Action }),
-		"clientRenewal":   actionOrEmpty(s.ClientRenewal, func(r *v1alpha1.ClientRenewalRules) v1alpha1.Action { return r.Action }),
-		"serving":         actionOrEmpty(s.Serving, func(r *v1alpha1.ServingRules) v1alpha1.Action { return r.Action }),
-	} {
-		if a != "" && a != v1alpha1.ActionApprove && a != v1alpha1.ActionReview {
-			errs = append(errs, fmt.Errorf("%s.action %q is not Approve or Review", field, a))
+	actions := []struct {
+		field  string
+		action v1alpha1.Action
+	}{
+		{"clientBootstrap", actionOrEmpty(s.ClientBootstrap, func(b *v1alpha1.ClientBootstrapRules) v1alpha1.Action { return b.Action })},
+		{"clientRenewal", actionOrEmpty(s.ClientRenewal, func(r *v1alpha1.ClientRenewalRules) v1alpha1.Action { return r.Action })},
+		{"serving", actionOrEmpty(s.Serving, func(r *v1alpha1.ServingRules) v1alpha1.Action { return r.Action })},
+	}
+	for _, a := range actions {
+		if a.action != "" && a.action != v1alpha1.ActionApprove && a.action != v1alpha1.ActionReview {
+			errs = append(errs, fmt.Errorf("%s.action %q is not Approve or Review", a.field, a.action))
 		}
 	}
 	return errs

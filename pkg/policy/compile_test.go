@@ -307,7 +307,6 @@ func TestCompileInvalid(t *testing.T) {
 // the same error text: the policy controller writes it into the Ready
 // condition and compares it with the previous one.
 func TestCompileErrorIsStable(t *testing.T) {
-	t.Skip("BUG: Compile reports invalid actions in map iteration order, so its error text changes between calls")
 	p := buildPolicy("bad",
 		withBootstrapRules(v1alpha1.ClientBootstrapRules{Action: "Deny"}),
 		withRenewalRules(v1alpha1.ClientRenewalRules{Action: "Deny"}),

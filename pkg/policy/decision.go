@@ -22,8 +22,6 @@ const (
 	ReasonAutoApproved = "AutoApproved"
 	// ReasonPolicyRequiresReview: a policy's action for this kind is Review.
 	ReasonPolicyRequiresReview = "PolicyRequiresReview"
-	// ReasonNotKubeletRequest: not a kubelet request nodetrust decides.
-	ReasonNotKubeletRequest = "NotKubeletRequest"
 	// ReasonNoMatchingPolicy: no valid policy governs the request.
 	ReasonNoMatchingPolicy = "NoMatchingPolicy"
 	// ReasonAwaitingNode: a serving request whose Node has not registered yet.

@@ -258,6 +258,9 @@ func (e *Evaluator) servingViolations(ctx context.Context, r *Request, node *cor
 		switch {
 		case ip.IsLoopback() && !s.allowLoopback:
 			v = append(v, Violation{ReasonLoopbackIPSAN, fmt.Sprintf("loopback IP SAN %s is not allowed by the policy", ip)})
+		case ip.IsLoopback() && !ownsIP(ip):
+			v = append(v, Violation{ReasonSANNotOwnedByNode, fmt.Sprintf(
+				"loopback IP SAN %s is not an address of Node %q", ip, node.Name)})
 		case !ownsIP(ip) && !s.ipAllowed(ip):
 			v = append(v, Violation{ReasonSANNotOwnedByNode, fmt.Sprintf(
 				"IP SAN %s is not an address of Node %q nor allowed by the policy", ip, node.Name)})

@@ -48,14 +48,13 @@ func CommonNameOf(pemBytes []byte) string {
 // when self may be evaluated.
 func CheckFlood(self PendingCSR, pending []PendingCSR, maxPending int) (Decision, bool) {
 	ranked := slices.Clone(pending)
+	if !slices.ContainsFunc(ranked, func(p PendingCSR) bool { return p.Name == self.Name }) {
+		ranked = append(ranked, self)
+	}
 	slices.SortFunc(ranked, func(a, b PendingCSR) int {
 		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Name, b.Name))
 	})
 	pos := slices.IndexFunc(ranked, func(p PendingCSR) bool { return p.Name == self.Name })
-	if pos < 0 {
-		ranked = append(ranked, self)
-		pos = len(ranked) - 1
-	}
 	if maxPending > 0 && pos >= maxPending {
 		return Decision{Result: Deny, Reason: ReasonTooManyPendingRequests, Message: fmt.Sprintf(
 			"the requester has %d pending requests; only the oldest %d are considered", len(ranked), maxPending)}, true
