@@ -35,7 +35,6 @@ var (
 	testKeyEd25519Values  = sync.OnceValues(func() (ed25519.PrivateKey, error) { _, k, err := ed25519.GenerateKey(rand.Reader); return k, err })
 	csrTestOIDKeyUsage    = asn1.ObjectIdentifier{2, 5, 29, 15}
 	csrTestOIDExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
-	csrTestOIDOU          = asn1.ObjectIdentifier{2, 5, 4, 11}
 	csrTestOIDChallenge   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 7}
 )
 
@@ -455,7 +454,7 @@ func TestParseCSR(t *testing.T) {
 			wantMessage: "16385 bytes",
 		},
 		"empty input is denied as MalformedPEM": {
-			pem:  func(t *testing.T) []byte { return nil },
+			pem:  func(*testing.T) []byte { return nil },
 			want: []string{"MalformedPEM"},
 		},
 		"raw DER instead of PEM is denied as MalformedPEM": {
@@ -509,7 +508,7 @@ func TestParseCSR(t *testing.T) {
 			want: []string{"TrailingData"},
 		},
 		"a PEM block that is not DER is denied as MalformedRequest": {
-			pem:  func(t *testing.T) []byte { return csrTestEncode([]byte("not a request")) },
+			pem:  func(*testing.T) []byte { return csrTestEncode([]byte("not a request")) },
 			want: []string{"MalformedRequest"},
 		},
 		"a request with bytes after its DER is denied as MalformedRequest": {

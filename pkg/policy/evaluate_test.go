@@ -83,7 +83,7 @@ func TestEvaluate(t *testing.T) {
 		}
 		return buildServingPolicy("serving", r, opts...)
 	}
-	usages := func(u ...certificatesv1.KeyUsage) buildCSROption { return withUsages(u...) }
+	usages := withUsages
 	const (
 		ds = certificatesv1.UsageDigitalSignature
 		ke = certificatesv1.UsageKeyEncipherment
@@ -528,6 +528,15 @@ func TestEvaluate(t *testing.T) {
 		"a serving request whose Node has not registered waits as AwaitingNode": {
 			csr: serve(), node: nil, policies: []P{servePolicy},
 			want: Decision{Result: NoOpinion, Reason: ReasonAwaitingNode, Message: `"worker-1"`},
+		},
+		"a serving request whose Node has not reported addresses waits as AwaitingNode": {
+			csr: serve(), node: buildNode(bNodeName, withNoAddresses()), policies: []P{servePolicy},
+			want: Decision{Result: NoOpinion, Reason: ReasonAwaitingNode, Message: "not reported its addresses"},
+		},
+		"a renewal by a relabelled Node outside the nodeSelector has no matching policy": {
+			csr: renew(), node: buildNode(bNodeName, withLabels(map[string]string{"pool": "b"})),
+			policies: []P{buildRenewalPolicy("renewal", RR{}, withNodeSelector(map[string]string{"pool": "a"}))},
+			want:     Decision{Result: NoOpinion, Reason: ReasonNoMatchingPolicy},
 		},
 		"a serving request from a Node outside the nodeSelector has no matching policy": {
 			csr: serve(), node: node, policies: []P{servingWith(SR{}, withNodeSelector(map[string]string{"pool": "b"}))},
