@@ -12,7 +12,12 @@ GOLANGCI_LINT := $(TOOLS) golangci-lint
 # Control-plane binaries (etcd, kube-apiserver, ...) built from source by
 # hack/control-plane-binaries.sh. Binaries you already have win: set
 # KUBEBUILDER_ASSETS to their directory.
-KUBEBUILDER_ASSETS ?= $(shell hack/control-plane-binaries.sh --print-dir)
+ifeq ($(origin KUBEBUILDER_ASSETS),undefined)
+KUBEBUILDER_ASSETS := $(shell hack/control-plane-binaries.sh --print-dir)
+BUILD_CONTROL_PLANE := hack/control-plane-binaries.sh
+else
+BUILD_CONTROL_PLANE := @echo "control-plane: using KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS)"
+endif
 export KUBEBUILDER_ASSETS
 
 GO_TEST_FLAGS ?= -count=1
@@ -50,7 +55,7 @@ vet: ## Run go vet.
 
 .PHONY: control-plane
 control-plane: ## Build (or confirm current) the control-plane binaries used by tests.
-	hack/control-plane-binaries.sh
+	$(BUILD_CONTROL_PLANE)
 
 .PHONY: test
 test: control-plane ## Run unit, envtest integration and end-to-end tests, and a short fuzz run.

@@ -23,26 +23,32 @@ const (
 // AddIndexes registers the CSR field indexes the reconcilers use.
 func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	csr := &certificatesv1.CertificateSigningRequest{}
-	if err := indexer.IndexField(ctx, csr, IndexRequester, func(o client.Object) []string {
-		c, ok := o.(*certificatesv1.CertificateSigningRequest)
-		if !ok || !isKubeletSigner(c.Spec.SignerName) {
-			return nil
-		}
-		return []string{c.Spec.Username}
-	}); err != nil {
+	if err := indexer.IndexField(ctx, csr, IndexRequester, requesterOf); err != nil {
 		return fmt.Errorf("indexing CSRs by requester: %w", err)
 	}
-	if err := indexer.IndexField(ctx, csr, IndexNode, func(o client.Object) []string {
-		c, ok := o.(*certificatesv1.CertificateSigningRequest)
-		if !ok {
-			return nil
-		}
-		if node := nodeNameOf(c); node != "" {
-			return []string{node}
-		}
-		return nil
-	}); err != nil {
+	if err := indexer.IndexField(ctx, csr, IndexNode, nodeOf); err != nil {
 		return fmt.Errorf("indexing CSRs by node: %w", err)
+	}
+	return nil
+}
+
+// requesterOf is the IndexRequester value of a kubelet CSR.
+func requesterOf(o client.Object) []string {
+	c, ok := o.(*certificatesv1.CertificateSigningRequest)
+	if !ok || !isKubeletSigner(c.Spec.SignerName) {
+		return nil
+	}
+	return []string{c.Spec.Username}
+}
+
+// nodeOf is the IndexNode value of a kubelet CSR.
+func nodeOf(o client.Object) []string {
+	c, ok := o.(*certificatesv1.CertificateSigningRequest)
+	if !ok {
+		return nil
+	}
+	if node := nodeNameOf(c); node != "" {
+		return []string{node}
 	}
 	return nil
 }
