@@ -171,7 +171,11 @@ func (r *ApprovalReconciler) clusterIdentity(ctx context.Context) (policy.Cluste
 	if err != nil {
 		return id, fmt.Errorf("reading the kubernetes Service: %w", err)
 	}
-	for _, ip := range append([]string{svc.Spec.ClusterIP}, svc.Spec.ClusterIPs...) {
+	ips := svc.Spec.ClusterIPs // includes spec.clusterIP; older objects may set only the latter
+	if len(ips) == 0 {
+		ips = []string{svc.Spec.ClusterIP}
+	}
+	for _, ip := range ips {
 		if parsed := net.ParseIP(ip); parsed != nil {
 			id.ServiceIPs = append(id.ServiceIPs, parsed)
 		}
