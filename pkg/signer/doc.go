@@ -1,4 +1,9 @@
-// Package signer will hold the contract nodetrust's CA backends implement to
-// sign approved kubelet serving certificates, the pure template builder and
-// the backends' conformance suite. It must not import controller-runtime.
+// Package signer holds the contract nodetrust's CA backends implement to sign
+// approved kubelet certificates, the pure function that turns a validated
+// request into a certificate template, and KeyPair, the signing core every
+// backend shares once it has a CA certificate and a crypto.Signer for its key.
+//
+// Backends live in subpackages (secret, files, pkcs11) and are wired
+// explicitly by cmd/manager; signertest is the conformance suite every
+// backend runs. The package never imports controller-runtime.
 package signer
