@@ -18,6 +18,8 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&NodeCertificatePolicy{},
 		&NodeCertificatePolicyList{},
+		&NodeCertificateSigner{},
+		&NodeCertificateSignerList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

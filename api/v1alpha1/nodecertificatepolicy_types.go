@@ -32,6 +32,22 @@ const (
 	ActionReview Action = "Review"
 )
 
+// ServingAction is what a policy does with a serving request that passes
+// its rules.
+// +kubebuilder:validation:Enum=Approve;Review;ApproveAndSign
+type ServingAction string
+
+const (
+	// ServingApprove approves the request; whichever signer serves
+	// kubernetes.io/kubelet-serving in the cluster issues the certificate.
+	ServingApprove ServingAction = "Approve"
+	// ServingReview leaves the request pending for a human, labelled for review.
+	ServingReview ServingAction = "Review"
+	// ServingApproveAndSign approves the request once the NodeCertificateSigner
+	// named in serving.signer is Ready, and that signer issues the certificate.
+	ServingApproveAndSign ServingAction = "ApproveAndSign"
+)
+
 // ViolationAction is what a policy does with a request that breaks one of its rules.
 // +kubebuilder:validation:Enum=Deny;Review
 type ViolationAction string
@@ -181,11 +197,20 @@ type ClientRenewalRules struct {
 // the requester, and the requesting Node must exist: requests that arrive
 // before their Node registers wait for it. Every DNS and IP SAN must be one
 // of the Node's status.addresses or be allowed below.
+// +kubebuilder:validation:XValidation:rule="has(self.signer) == (has(self.action) && self.action == 'ApproveAndSign')",message="signer is required with action ApproveAndSign and allowed only with it"
 type ServingRules struct {
-	// Action for requests that pass every rule: Approve or Review (the default).
+	// Action for requests that pass every rule: Approve, Review (the
+	// default) or ApproveAndSign.
 	// +kubebuilder:default=Review
 	// +optional
-	Action Action `json:"action,omitempty"`
+	Action ServingAction `json:"action,omitempty"`
+
+	// Signer names the NodeCertificateSigner that signs requests this policy
+	// approves; required with action ApproveAndSign. Requests wait, pending,
+	// while that signer is not Ready.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Signer string `json:"signer,omitempty"`
 
 	// AllowedDNSNames are extra DNS SANs a node may claim beyond its
 	// addresses. Each entry is an exact name or a pattern whose leading "*."
@@ -262,9 +287,10 @@ type RSAKeyRule struct {
 	MaxBits int32 `json:"maxBits,omitempty"`
 }
 
-// ConditionReady is the condition type that says whether a policy is in use.
-// It is False, with reason InvalidPolicy and a message, when the spec cannot
-// be compiled; such a policy never approves anything.
+// ConditionReady is the condition type that says whether a policy is in use
+// or a signer signs. A policy is Ready=False, with reason InvalidPolicy and a
+// message, when its spec cannot be compiled; such a policy never approves
+// anything. A signer that is not Ready signs nothing.
 const ConditionReady = "Ready"
 
 // Condition reasons of a NodeCertificatePolicy.

@@ -47,6 +47,7 @@ type compiledRenewal struct {
 
 type compiledServing struct {
 	action         v1alpha1.Action
+	signer         string
 	dnsPatterns    []string
 	ipRanges       []*net.IPNet
 	allowLoopback  bool
@@ -144,11 +145,19 @@ func (c *Compiled) compileActions(s *v1alpha1.NodeCertificatePolicySpec, errs []
 	}{
 		{"clientBootstrap", actionOrEmpty(s.ClientBootstrap, func(b *v1alpha1.ClientBootstrapRules) v1alpha1.Action { return b.Action })},
 		{"clientRenewal", actionOrEmpty(s.ClientRenewal, func(r *v1alpha1.ClientRenewalRules) v1alpha1.Action { return r.Action })},
-		{"serving", actionOrEmpty(s.Serving, func(r *v1alpha1.ServingRules) v1alpha1.Action { return r.Action })},
 	}
 	for _, a := range actions {
 		if a.action != "" && a.action != v1alpha1.ActionApprove && a.action != v1alpha1.ActionReview {
 			errs = append(errs, fmt.Errorf("%s.action %q is not Approve or Review", a.field, a.action))
+		}
+	}
+	if sv := s.Serving; sv != nil {
+		switch {
+		case sv.Action != "" && sv.Action != v1alpha1.ServingApprove && sv.Action != v1alpha1.ServingReview &&
+			sv.Action != v1alpha1.ServingApproveAndSign:
+			errs = append(errs, fmt.Errorf("serving.action %q is not Approve, Review or ApproveAndSign", sv.Action))
+		case (sv.Action == v1alpha1.ServingApproveAndSign) != (sv.Signer != ""):
+			errs = append(errs, errors.New("serving.signer is required with action ApproveAndSign and allowed only with it"))
 		}
 	}
 	return errs
@@ -163,11 +172,15 @@ func actionOrEmpty[T any](rules *T, action func(*T) v1alpha1.Action) v1alpha1.Ac
 
 func compileServing(sv *v1alpha1.ServingRules, errs []error) (*compiledServing, []error) {
 	c := &compiledServing{
-		action:         orDefault(sv.Action, v1alpha1.ActionReview),
+		action:         v1alpha1.ActionApprove,
+		signer:         sv.Signer,
 		allowLoopback:  sv.AllowLoopback,
 		maxDNSNames:    int(derefOr(sv.MaxDNSNames, v1alpha1.DefaultMaxDNSNames)),
 		maxIPAddresses: int(derefOr(sv.MaxIPAddresses, v1alpha1.DefaultMaxIPAddresses)),
 		resolve:        sv.ResolveDNSNames,
+	}
+	if sv.Action == "" || sv.Action == v1alpha1.ServingReview {
+		c.action = v1alpha1.ActionReview
 	}
 	for _, pattern := range sv.AllowedDNSNames {
 		canon := CanonicalDNSName(pattern)

@@ -65,7 +65,7 @@ func TestCompileValid(t *testing.T) {
 				withNodeSelector(map[string]string{"pool": "a"}),
 				withRenewalRules(RR{RequireNode: true}),
 				withServingRules(SR{
-					Action:          v1alpha1.ActionApprove,
+					Action:          v1alpha1.ServingApprove,
 					AllowedDNSNames: []string{"*.Nodes.Example.com.", "metrics.example.com"},
 					AllowedIPRanges: []string{"10.0.0.0/8", "fd00::/8", "192.168.1.7/32"},
 					AllowLoopback:   true,
@@ -235,6 +235,12 @@ func TestCompileInvalid(t *testing.T) {
 		},
 		"a clientRenewal.action in the wrong case": {
 			policy: buildRenewalPolicy("bad", RR{Action: "approve"}), wantErr: []string{"clientRenewal.action", `"approve"`},
+		},
+		"a serving action ApproveAndSign without a signer is refused": {
+			policy: serving(SR{Action: v1alpha1.ServingApproveAndSign}), wantErr: []string{"serving.signer"},
+		},
+		"a serving signer with the Approve action is refused": {
+			policy: serving(SR{Action: v1alpha1.ServingApprove, Signer: "ca"}), wantErr: []string{"serving.signer"},
 		},
 		"a serving.action that is not an action": {
 			policy: serving(SR{Action: "Sign"}), wantErr: []string{"serving.action", `"Sign"`},

@@ -26,6 +26,9 @@ const (
 	ReasonNoMatchingPolicy = "NoMatchingPolicy"
 	// ReasonAwaitingNode: a serving request whose Node has not registered yet.
 	ReasonAwaitingNode = "AwaitingNode"
+	// ReasonAwaitingSigner: the approving policy signs with a
+	// NodeCertificateSigner that is not Ready for the request's signer name.
+	ReasonAwaitingSigner = "AwaitingSigner"
 )
 
 // Decision is what nodetrust decided about one request and why. It is data:
@@ -38,6 +41,9 @@ type Decision struct {
 	Message string
 	// Policy names the NodeCertificatePolicy that decided, if any.
 	Policy string
+	// Signer names the NodeCertificateSigner that will sign an approved
+	// request, when the policy's action is ApproveAndSign.
+	Signer string
 }
 
 func noOpinion(reason, message string) Decision {

@@ -41,6 +41,11 @@ type Facts struct {
 	BootstrapToken *corev1.Secret
 	// Cluster names the API server, whose identity no node may claim.
 	Cluster ClusterIdentity
+	// ReadySigners maps the name of every NodeCertificateSigner that signs
+	// now to the signer name it signs for. Policies with action
+	// ApproveAndSign approve only when their signer is here, for the
+	// request's signer name.
+	ReadySigners map[string]string
 }
 
 // Resolver looks up the addresses of a DNS name. *net.Resolver implements it.
@@ -62,7 +67,9 @@ type Evaluator struct {
 // are evaluated one by one, in name order, each to Approve, Review or Deny.
 // The first approving policy wins; else the first asking for review; else
 // the request is denied by the first policy. With no governing policy the
-// result is NoOpinion.
+// result is NoOpinion, and so it is, with reason AwaitingSigner, when the
+// winning policy signs with a NodeCertificateSigner that is not in
+// facts.ReadySigners for the request's signer name.
 //
 // An error means the request could not be evaluated (e.g. DNS failed); it is
 // never a denial, and the caller should retry.
@@ -88,6 +95,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, r *Request, facts Facts, polic
 			return Decision{}, fmt.Errorf("evaluating policy %s: %w", p.Name, err)
 		}
 		switch {
+		case d.Result == Approve && d.Signer != "" && facts.ReadySigners[d.Signer] != r.SignerName:
+			return Decision{Result: NoOpinion, Reason: ReasonAwaitingSigner, Policy: p.Name, Signer: d.Signer,
+				Message: fmt.Sprintf("policy %s signs with NodeCertificateSigner %s, which is not ready to sign %s", p.Name, d.Signer, r.SignerName)}, nil
 		case d.Result == Approve:
 			return d, nil
 		case d.Result == Review && review == nil:
@@ -172,8 +182,12 @@ func (e *Evaluator) evaluatePolicy(ctx context.Context, r *Request, facts Facts,
 		return Decision{Result: Review, Reason: ReasonPolicyRequiresReview,
 			Message: fmt.Sprintf("policy %s asks a human to review %s requests", p.Name, r.Kind), Policy: p.Name}, nil
 	default:
-		return Decision{Result: Approve, Reason: ReasonAutoApproved,
-			Message: fmt.Sprintf("%s request for node %s approved by policy %s", r.Kind, r.NodeName, p.Name), Policy: p.Name}, nil
+		d := Decision{Result: Approve, Reason: ReasonAutoApproved,
+			Message: fmt.Sprintf("%s request for node %s approved by policy %s", r.Kind, r.NodeName, p.Name), Policy: p.Name}
+		if r.Kind == v1alpha1.KindServing {
+			d.Signer = p.serving.signer
+		}
+		return d, nil
 	}
 }
 
@@ -335,4 +349,19 @@ func loopbackSANs(r *Request) Violations {
 		}
 	}
 	return v
+}
+
+// MaxExpiration returns the smallest maxExpirationSeconds of the policies
+// that govern r, and false when none does (e.g. a request a human approved
+// outside every policy). Signers cap a certificate's validity with it.
+func MaxExpiration(r *Request, node *corev1.Node, policies []*Compiled) (time.Duration, bool) {
+	governing := governingPolicies(r, node, policies)
+	if len(governing) == 0 {
+		return 0, false
+	}
+	limit := governing[0].maxExpiration
+	for _, p := range governing[1:] {
+		limit = min(limit, p.maxExpiration)
+	}
+	return time.Duration(limit) * time.Second, true
 }

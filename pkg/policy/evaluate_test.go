@@ -60,8 +60,10 @@ func TestEvaluate(t *testing.T) {
 		SR = v1alpha1.ServingRules
 	)
 	const (
-		approve = v1alpha1.ActionApprove
-		review  = v1alpha1.ActionReview
+		approve      = v1alpha1.ActionApprove
+		review       = v1alpha1.ActionReview
+		serveApprove = v1alpha1.ServingApprove
+		serveReview  = v1alpha1.ServingReview
 	)
 	node := buildNode(bNodeName)
 	token := buildTokenSecret(bTokenID)
@@ -76,10 +78,10 @@ func TestEvaluate(t *testing.T) {
 	}
 	bootPolicy := buildBootstrapPolicy("bootstrap", BR{})
 	renewPolicy := buildRenewalPolicy("renewal", RR{})
-	servePolicy := buildServingPolicy("serving", SR{Action: approve})
+	servePolicy := buildServingPolicy("serving", SR{Action: serveApprove})
 	servingWith := func(r SR, opts ...buildPolicyOption) P {
 		if r.Action == "" {
-			r.Action = approve
+			r.Action = serveApprove
 		}
 		return buildServingPolicy("serving", r, opts...)
 	}
@@ -101,6 +103,7 @@ func TestEvaluate(t *testing.T) {
 		token      *corev1.Secret
 		policies   []P
 		noResolver bool
+		signers    map[string]string // ReadySigners
 
 		want    Decision // Message is matched as a substring
 		wantErr string
@@ -229,7 +232,7 @@ func TestEvaluate(t *testing.T) {
 			want:     Decision{Result: NoOpinion, Reason: ReasonNoMatchingPolicy},
 		},
 		"a bootstrap request is not governed by a policy with only renewal and serving rules": {
-			csr: boot(), token: token, policies: []P{buildPolicy("other", withRenewalRules(RR{}), withServingRules(SR{Action: approve}))},
+			csr: boot(), token: token, policies: []P{buildPolicy("other", withRenewalRules(RR{}), withServingRules(SR{Action: serveApprove}))},
 			want: Decision{Result: NoOpinion, Reason: ReasonNoMatchingPolicy},
 		},
 		"a bootstrap request is selected by nodeNamePattern on the requested name": {
@@ -410,6 +413,33 @@ func TestEvaluate(t *testing.T) {
 		"a serving request for the Node's hostname and InternalIP is approved": {
 			csr: serve(), node: node, policies: []P{servePolicy},
 			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving", Message: "Serving request for node worker-1"},
+		},
+		"a serving request under ApproveAndSign is approved naming its signer when the signer is ready": {
+			csr: serve(), node: node, policies: []P{buildServingPolicy("serving", SR{Action: v1alpha1.ServingApproveAndSign, Signer: "ca"})},
+			signers: map[string]string{"ca": KubeletServingSignerName},
+			want:    Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving", Signer: "ca"},
+		},
+		"a serving request under ApproveAndSign waits while its signer is not ready": {
+			csr: serve(), node: node, policies: []P{buildServingPolicy("serving", SR{Action: v1alpha1.ServingApproveAndSign, Signer: "ca"})},
+			signers: map[string]string{"other-ca": KubeletServingSignerName},
+			want:    Decision{Result: NoOpinion, Reason: ReasonAwaitingSigner, Policy: "serving", Signer: "ca", Message: "NodeCertificateSigner ca"},
+		},
+		"a serving request under ApproveAndSign waits when its signer signs client certificates": {
+			csr: serve(), node: node, policies: []P{buildServingPolicy("serving", SR{Action: v1alpha1.ServingApproveAndSign, Signer: "ca"})},
+			signers: map[string]string{"ca": KubeletClientSignerName},
+			want:    Decision{Result: NoOpinion, Reason: ReasonAwaitingSigner, Policy: "serving", Signer: "ca"},
+		},
+		"a serving request breaking an ApproveAndSign policy is denied even with no signer ready": {
+			csr: serve(withDNSNames("elsewhere.example.org")), node: node,
+			policies: []P{buildServingPolicy("serving", SR{Action: v1alpha1.ServingApproveAndSign, Signer: "ca"})},
+			want:     Decision{Result: Deny, Reason: ReasonSANNotOwnedByNode, Policy: "serving"},
+		},
+		"an approving policy that needs no signer wins over a later one that waits for its signer": {
+			csr: serve(), node: node, policies: []P{
+				buildServingPolicy("b-signs", SR{Action: v1alpha1.ServingApproveAndSign, Signer: "ca"}),
+				buildServingPolicy("a-approves", SR{Action: serveApprove}),
+			},
+			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "a-approves"},
 		},
 		"a serving request under the default serving action is left for review": {
 			csr: serve(), node: node, policies: []P{buildServingPolicy("serving", SR{})},
@@ -678,8 +708,8 @@ func TestEvaluate(t *testing.T) {
 			csr:  serve(withIPs("127.0.0.1")),
 			node: buildNode(bNodeName, withAddress(corev1.NodeInternalIP, "127.0.0.1")),
 			policies: []P{
-				buildServingPolicy("a-strict", SR{Action: approve}),
-				buildServingPolicy("b-loopback", SR{Action: approve, AllowLoopback: true}),
+				buildServingPolicy("a-strict", SR{Action: serveApprove}),
+				buildServingPolicy("b-loopback", SR{Action: serveApprove, AllowLoopback: true}),
 			},
 			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "b-loopback"},
 		},
@@ -687,8 +717,8 @@ func TestEvaluate(t *testing.T) {
 			csr:  serve(withIPs("127.0.0.1")),
 			node: buildNode(bNodeName, withAddress(corev1.NodeInternalIP, "127.0.0.1")),
 			policies: []P{
-				buildServingPolicy("a-strict", SR{Action: approve}),
-				buildServingPolicy("b-loopback", SR{Action: review, AllowLoopback: true}),
+				buildServingPolicy("a-strict", SR{Action: serveApprove}),
+				buildServingPolicy("b-loopback", SR{Action: serveReview, AllowLoopback: true}),
 			},
 			want: Decision{Result: Review, Reason: ReasonPolicyRequiresReview, Policy: "b-loopback"},
 		},
@@ -800,7 +830,7 @@ func TestEvaluate(t *testing.T) {
 			if tc.noResolver {
 				e.Resolver = nil
 			}
-			facts := Facts{Now: bNow, Node: tc.node, BootstrapToken: tc.token, Cluster: evalCluster}
+			facts := Facts{Now: bNow, Node: tc.node, BootstrapToken: tc.token, Cluster: evalCluster, ReadySigners: tc.signers}
 			got, err := e.Evaluate(context.Background(), r, facts, buildCompiled(t, tc.policies...))
 			if tc.wantErr != "" {
 				if err == nil {
@@ -816,6 +846,9 @@ func TestEvaluate(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("Evaluate() unexpected error: %v", err)
+			}
+			if got.Signer != tc.want.Signer {
+				t.Errorf("Evaluate() signer = %q, want %q", got.Signer, tc.want.Signer)
 			}
 			if got.Result != tc.want.Result || got.Reason != tc.want.Reason || got.Policy != tc.want.Policy {
 				t.Errorf("Evaluate() = {%s %s policy=%q}, want {%s %s policy=%q}\nmessage: %s",
@@ -837,7 +870,7 @@ func TestEvaluateDoesNotResolveWhenInvariantsDeny(t *testing.T) {
 	var calls int
 	e := &Evaluator{Resolver: countingResolver{&calls}}
 	r := buildRequest(t, asServing(), withDNSNames("kubernetes.default.svc"))
-	policies := buildCompiled(t, buildServingPolicy("serving", v1alpha1.ServingRules{Action: v1alpha1.ActionApprove, ResolveDNSNames: true}))
+	policies := buildCompiled(t, buildServingPolicy("serving", v1alpha1.ServingRules{Action: v1alpha1.ServingApprove, ResolveDNSNames: true}))
 	d, err := e.Evaluate(context.Background(), r, Facts{Now: bNow, Node: buildNode(bNodeName), Cluster: evalCluster}, policies)
 	if err != nil || d.Result != Deny || d.Reason != ReasonClusterIdentitySAN {
 		t.Fatalf("Evaluate() = %+v, %v; want Deny ClusterIdentitySAN", d, err)
@@ -852,4 +885,42 @@ type countingResolver struct{ calls *int }
 func (c countingResolver) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
 	*c.calls++
 	return nil, &net.DNSError{IsNotFound: true}
+}
+
+func TestMaxExpiration(t *testing.T) {
+	node := buildNode(bNodeName)
+	serve := buildCSR(t, asServing())
+	tests := map[string]struct {
+		policies []*v1alpha1.NodeCertificatePolicy
+		want     time.Duration
+		governed bool
+	}{
+		"a request no policy governs has no policy limit": {
+			policies: []*v1alpha1.NodeCertificatePolicy{buildRenewalPolicy("renewal", v1alpha1.ClientRenewalRules{})},
+		},
+		"a governing policy without maxExpirationSeconds limits to the default year": {
+			policies: []*v1alpha1.NodeCertificatePolicy{buildServingPolicy("serving", v1alpha1.ServingRules{})},
+			want:     time.Duration(v1alpha1.DefaultMaxExpirationSeconds) * time.Second, governed: true,
+		},
+		"the smallest limit of the governing policies wins": {
+			policies: []*v1alpha1.NodeCertificatePolicy{
+				buildServingPolicy("a", v1alpha1.ServingRules{}, withMaxExpirationSeconds(7200)),
+				buildServingPolicy("b", v1alpha1.ServingRules{}, withMaxExpirationSeconds(3600)),
+				buildServingPolicy("c-other-pool", v1alpha1.ServingRules{}, withMaxExpirationSeconds(600), withNodeNamePattern("db-.*")),
+			},
+			want: time.Hour, governed: true,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r, ok := NewRequest(serve)
+			if !ok {
+				t.Fatal("not a kubelet request")
+			}
+			got, governed := MaxExpiration(r, node, buildCompiled(t, tc.policies...))
+			if got != tc.want || governed != tc.governed {
+				t.Fatalf("MaxExpiration() = %v, %v; want %v, %v", got, governed, tc.want, tc.governed)
+			}
+		})
+	}
 }
