@@ -57,8 +57,12 @@ vet: ## Run go vet.
 control-plane: ## Build (or confirm current) the control-plane binaries used by tests.
 	$(BUILD_CONTROL_PLANE)
 
+.PHONY: softhsm
+softhsm: ## Install SoftHSM2 (Debian package softhsm2) when missing; the PKCS#11 signer tests use it.
+	hack/softhsm.sh
+
 .PHONY: test
-test: control-plane ## Run unit, envtest integration and end-to-end tests, and a short fuzz run.
+test: control-plane softhsm ## Run unit, envtest integration and end-to-end tests, and a short fuzz run.
 	go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
@@ -71,7 +75,7 @@ fuzz: ## Run each fuzz target for FUZZTIME.
 	go test ./pkg/policy/ -run '^$$' -fuzz '^FuzzParseCSR$$' -fuzztime $(FUZZTIME)
 
 .PHONY: bench
-bench: control-plane ## Run the benchmarks.
+bench: control-plane softhsm ## Run the benchmarks.
 	go test ./... -run '^$$' -bench . -benchmem
 
 .PHONY: lint

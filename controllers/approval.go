@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -46,6 +45,7 @@ const (
 	EventReviewRequired   = "ReviewRequired"
 	EventNoMatchingPolicy = "NoMatchingPolicy"
 	EventAwaitingNode     = "AwaitingNode"
+	EventAwaitingSigner   = "AwaitingSigner"
 )
 
 // BootstrapTokenNamespace holds the bootstrap-token Secrets.
@@ -70,6 +70,9 @@ type ApprovalReconciler struct {
 	ClusterDomain string
 	// MaxPendingPerRequester bounds the pending CSRs considered per requester; 0 means no bound.
 	MaxPendingPerRequester int
+	// Signers says which NodeCertificateSigners are ready, for policies
+	// that approve and sign; nil means none is.
+	Signers *SignerRegistry
 
 	policies compiledPolicies
 }
@@ -81,6 +84,7 @@ type ApprovalReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch,namespace=kube-system
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch,namespace=default
 // +kubebuilder:rbac:groups=nodetrust.io,resources=nodecertificatepolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=nodetrust.io,resources=nodecertificatesigners,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile decides one CSR.
@@ -101,7 +105,8 @@ func (r *ApprovalReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		return reconcile.Result{}, err
 	}
 	log.FromContext(ctx).Info("decided", "kind", request.Kind, "node", request.NodeName, "requester", request.Username,
-		"result", decision.Result, "reason", decision.Reason, "policy", decision.Policy, "message", decision.Message)
+		"result", decision.Result, "reason", decision.Reason, "policy", decision.Policy, "signer", decision.Signer,
+		"message", decision.Message)
 	return r.apply(ctx, csr, decision)
 }
 
@@ -111,6 +116,9 @@ func (r *ApprovalReconciler) decide(ctx context.Context, csr *certificatesv1.Cer
 		return d, err
 	}
 	facts := policy.Facts{Now: r.Clock.Now()}
+	if r.Signers != nil {
+		facts.ReadySigners = r.Signers.ReadySigners()
+	}
 	var err error
 	if facts.Cluster, err = r.clusterIdentity(ctx); err != nil {
 		return policy.Decision{}, err
@@ -162,25 +170,7 @@ func pendingCSR(c *certificatesv1.CertificateSigningRequest) policy.PendingCSR {
 
 // clusterIdentity reads the API server's Service IPs from the default/kubernetes Service.
 func (r *ApprovalReconciler) clusterIdentity(ctx context.Context) (policy.ClusterIdentity, error) {
-	id := policy.ClusterIdentity{Domain: r.ClusterDomain}
-	svc := &corev1.Service{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: metav1.NamespaceDefault, Name: "kubernetes"}, svc)
-	if apierrors.IsNotFound(err) {
-		return id, nil
-	}
-	if err != nil {
-		return id, fmt.Errorf("reading the kubernetes Service: %w", err)
-	}
-	ips := svc.Spec.ClusterIPs // includes spec.clusterIP; older objects may set only the latter
-	if len(ips) == 0 {
-		ips = []string{svc.Spec.ClusterIP}
-	}
-	for _, ip := range ips {
-		if parsed := net.ParseIP(ip); parsed != nil {
-			id.ServiceIPs = append(id.ServiceIPs, parsed)
-		}
-	}
-	return id, nil
+	return clusterIdentity(ctx, r.Client, r.ClusterDomain)
 }
 
 // apply makes the one write a decision calls for and records an Event.
@@ -230,6 +220,8 @@ func (r *ApprovalReconciler) apply(ctx context.Context, csr *certificatesv1.Cert
 			r.Recorder.Eventf(csr, nil, corev1.EventTypeWarning, EventNoMatchingPolicy, "Decide", "%s", note)
 		case policy.ReasonAwaitingNode:
 			r.Recorder.Eventf(csr, nil, corev1.EventTypeNormal, EventAwaitingNode, "Decide", "%s", note)
+		case policy.ReasonAwaitingSigner:
+			r.Recorder.Eventf(csr, nil, corev1.EventTypeWarning, EventAwaitingSigner, "Decide", "%s", note)
 		}
 	}
 	return reconcile.Result{}, nil
@@ -265,6 +257,8 @@ func (r *ApprovalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.NewPredicateFuncs(isBootstrapTokenSecret))).
 		Watches(&v1alpha1.NodeCertificatePolicy{}, handler.EnqueueRequestsFromMapFunc(r.allPendingCSRs),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.NodeCertificateSigner{}, handler.EnqueueRequestsFromMapFunc(r.allPendingCSRs),
+			builder.WithPredicates(readinessChanged())).
 		Complete(r); err != nil {
 		return fmt.Errorf("building the csr-approval controller: %w", err)
 	}

@@ -106,7 +106,7 @@ func TestViolationUnderReviewPolicyIsQueuedForReview(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "review-extra-names"},
 		Spec: v1alpha1.NodeCertificatePolicySpec{
 			Selector:    v1alpha1.RequestSelector{NodeNamePattern: "review-[0-9]+"},
-			Serving:     &v1alpha1.ServingRules{Action: v1alpha1.ActionApprove},
+			Serving:     &v1alpha1.ServingRules{Action: v1alpha1.ServingApprove},
 			OnViolation: v1alpha1.ViolationReview,
 		},
 	})

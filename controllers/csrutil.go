@@ -1,10 +1,19 @@
 package controllers
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
 // conflictRetryDelay is how long a reconciler waits after a write conflict,
@@ -26,4 +35,27 @@ func isFinished(c *certificatesv1.CertificateSigningRequest) bool {
 		}
 	}
 	return false
+}
+
+// clusterIdentity reads the API server's Service IPs from the default/kubernetes Service.
+func clusterIdentity(ctx context.Context, reader client.Reader, domain string) (policy.ClusterIdentity, error) {
+	id := policy.ClusterIdentity{Domain: domain}
+	svc := &corev1.Service{}
+	err := reader.Get(ctx, types.NamespacedName{Namespace: metav1.NamespaceDefault, Name: "kubernetes"}, svc)
+	if apierrors.IsNotFound(err) {
+		return id, nil
+	}
+	if err != nil {
+		return id, fmt.Errorf("reading the kubernetes Service: %w", err)
+	}
+	ips := svc.Spec.ClusterIPs // includes spec.clusterIP; older objects may set only the latter
+	if len(ips) == 0 {
+		ips = []string{svc.Spec.ClusterIP}
+	}
+	for _, ip := range ips {
+		if parsed := net.ParseIP(ip); parsed != nil {
+			id.ServiceIPs = append(id.ServiceIPs, parsed)
+		}
+	}
+	return id, nil
 }

@@ -56,7 +56,9 @@ func TestAdmissionRejectsPoliciesTheSchemaForbids(t *testing.T) {
 		"a negative maxRequestAge": {
 			ClientBootstrap: &v1alpha1.ClientBootstrapRules{MaxRequestAge: &metav1.Duration{Duration: -time.Hour}},
 		},
-		"a lifetime under 10 minutes": {ClientRenewal: &v1alpha1.ClientRenewalRules{}, MaxExpirationSeconds: new(int32(599))},
+		"a lifetime under 10 minutes":     {ClientRenewal: &v1alpha1.ClientRenewalRules{}, MaxExpirationSeconds: new(int32(599))},
+		"ApproveAndSign without a signer": {Serving: &v1alpha1.ServingRules{Action: v1alpha1.ServingApproveAndSign}},
+		"a signer with the Review action": {Serving: &v1alpha1.ServingRules{Action: v1alpha1.ServingReview, Signer: "ca"}},
 		"RSA bounds the wrong way round": {
 			ClientRenewal: &v1alpha1.ClientRenewalRules{},
 			Keys:          &v1alpha1.KeyRules{RSA: &v1alpha1.RSAKeyRule{MinBits: 4096, MaxBits: 2048}},
@@ -66,6 +68,33 @@ func TestAdmissionRejectsPoliciesTheSchemaForbids(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := &v1alpha1.NodeCertificatePolicy{ObjectMeta: metav1.ObjectMeta{GenerateName: "rejected-"}, Spec: spec}
 			if err := env.Client.Create(context.Background(), p); err == nil {
+				t.Fatalf("the API server accepted %s", name)
+			}
+		})
+	}
+}
+
+func TestAdmissionRejectsSignersTheSchemaForbids(t *testing.T) {
+	testenv.Require(t, env)
+	pin := v1alpha1.PINSource{File: "/etc/nodetrust/pin"}
+	tests := map[string]v1alpha1.NodeCertificateSignerSpec{
+		"no backend": {},
+		"two backends": {
+			Secret: &v1alpha1.SecretSignerSource{Name: "ca"},
+			Files:  &v1alpha1.FilesSignerSource{CertFile: "/ca.crt", KeyFile: "/ca.key"},
+		},
+		"a signer name nodetrust does not sign":   {SignerName: "kubernetes.io/kube-apiserver-client", Secret: &v1alpha1.SecretSignerSource{Name: "ca"}},
+		"a maximum validity under 10 minutes":     {MaxExpirationSeconds: new(int32(599)), Secret: &v1alpha1.SecretSignerSource{Name: "ca"}},
+		"a PKCS#11 key with neither label nor ID": {PKCS11: &v1alpha1.PKCS11SignerSource{TokenLabel: "t", PIN: pin}},
+		"a PKCS#11 key ID that is not hex":        {PKCS11: &v1alpha1.PKCS11SignerSource{TokenLabel: "t", KeyID: "xyz", PIN: pin}},
+		"a PIN from both a Secret and a file": {PKCS11: &v1alpha1.PKCS11SignerSource{TokenLabel: "t", KeyLabel: "k",
+			PIN: v1alpha1.PINSource{File: "/pin", SecretKeyRef: &v1alpha1.SecretKeySelector{Name: "s", Key: "pin"}}}},
+		"a PIN from nowhere": {PKCS11: &v1alpha1.PKCS11SignerSource{TokenLabel: "t", KeyLabel: "k"}},
+	}
+	for name, spec := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := &v1alpha1.NodeCertificateSigner{ObjectMeta: metav1.ObjectMeta{GenerateName: "rejected-"}, Spec: spec}
+			if err := env.Client.Create(context.Background(), s); err == nil {
 				t.Fatalf("the API server accepted %s", name)
 			}
 		})

@@ -2,12 +2,6 @@ package controllers_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,10 +11,10 @@ import (
 	"github.com/go-logr/logr"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -31,8 +25,13 @@ import (
 	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
+// signerNamespace holds the signers' Secrets and CA bundles in these tests.
+const signerNamespace = "nodetrust-system"
+
 var (
 	env *testenv.Env
+	// signers is the running manager's signer registry.
+	signers *controllers.SignerRegistry
 	// cache is the running manager's cache, for CreateAndWait.
 	cache client.Reader
 	// stopManager stops the running manager, if any.
@@ -57,14 +56,16 @@ func startManager(t *testing.T) {
 	if err := env.GrantManagerRBAC(ctx, user, metav1.NamespaceDefault); err != nil {
 		t.Fatal(err)
 	}
-	allowCSRCreation(t)
+	if err := env.AllowCSRCreation(ctx); err != nil {
+		t.Fatal(err)
+	}
 	manager, err := env.AddUser(user)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mgr, err := ctrl.NewManager(manager.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
-		Cache:                  controllers.CacheOptions(),
+		Cache:                  controllers.CacheOptions(signerNamespace),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})
@@ -74,6 +75,7 @@ func startManager(t *testing.T) {
 	if err := controllers.AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		t.Fatal(err)
 	}
+	signers = controllers.NewSignerRegistry()
 	approval := &controllers.ApprovalReconciler{
 		Client:                 mgr.GetClient(),
 		Recorder:               mgr.GetEventRecorder("nodetrust-approver"),
@@ -81,8 +83,27 @@ func startManager(t *testing.T) {
 		Evaluator:              &policy.Evaluator{},
 		ClusterDomain:          "cluster.local",
 		MaxPendingPerRequester: controllers.DefaultMaxPendingPerRequester,
+		Signers:                signers,
 	}
 	if err := approval.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&controllers.SignerReconciler{
+		Client:    mgr.GetClient(),
+		Clock:     clock.RealClock{},
+		Registry:  signers,
+		Backends:  map[controllers.BackendKind]controllers.BackendFactory{controllers.BackendSecret: &controllers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace}},
+		Namespace: signerNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&controllers.SigningReconciler{
+		Client:        mgr.GetClient(),
+		Recorder:      mgr.GetEventRecorder("nodetrust-signer"),
+		Clock:         clock.RealClock{},
+		Signers:       signers,
+		ClusterDomain: "cluster.local",
+	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	if err := (&controllers.PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
@@ -102,31 +123,6 @@ func startManager(t *testing.T) {
 	}
 	cache = mgr.GetCache()
 	createSamplePolicy(t)
-}
-
-// allowCSRCreation gives bootstrappers and nodes the right to create CSRs,
-// as kubeadm's bindings do.
-func allowCSRCreation(t *testing.T) {
-	t.Helper()
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "test-csr-creator"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"certificates.k8s.io"},
-			Resources: []string{"certificatesigningrequests"}, Verbs: []string{"create", "get", "list", "watch"}}},
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "test-csr-creator"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects: []rbacv1.Subject{
-			{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: policy.BootstrappersGroup},
-			{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: policy.NodesGroup},
-			{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:authenticated"},
-		},
-	}
-	for _, o := range []client.Object{role, binding} {
-		if err := env.Client.Create(context.Background(), o); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // createSamplePolicy applies the shipped default policy.
@@ -170,35 +166,10 @@ func servingCSR(name, node string, dnsNames []string, ips ...net.IP) csrSpec {
 // API server itself records the requester.
 func createCSR(t *testing.T, spec csrSpec, username string, groups ...string) *certificatesv1.CertificateSigningRequest {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject:     pkix.Name{CommonName: spec.cn, Organization: spec.orgs},
-		DNSNames:    spec.dnsNames,
-		IPAddresses: spec.ips,
-	}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr := &certificatesv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: spec.name},
-		Spec: certificatesv1.CertificateSigningRequestSpec{
-			Request:           pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
-			SignerName:        spec.signer,
-			Usages:            spec.usages,
-			ExpirationSeconds: spec.expiration,
-		},
-	}
-	requester, err := env.Impersonate(username, append(groups, "system:authenticated")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := requester.Client.Create(context.Background(), csr); err != nil {
-		t.Fatalf("creating CSR %s as %s: %v", spec.name, username, err)
-	}
-	return csr
+	return env.CreateCSR(t, testenv.CSR{
+		Name: spec.name, SignerName: spec.signer, CommonName: spec.cn, Orgs: spec.orgs,
+		DNSNames: spec.dnsNames, IPAddresses: spec.ips, Usages: spec.usages, ExpirationSeconds: ptr.Deref(spec.expiration, 0),
+	}, username, groups...)
 }
 
 // waitForCondition waits until the CSR carries condType and returns it.

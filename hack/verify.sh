@@ -13,6 +13,13 @@ go mod tidy
 (cd hack/controlplane/kube && go mod tidy)
 (cd hack/controlplane/etcd && go mod tidy)
 gofmt_out=$(gofmt -l $(git ls-files '*.go'))
+# Every kustomization must build.
+for k in $(git ls-files '*kustomization.yaml'); do
+  if ! go tool -modfile=hack/tools/go.mod kustomize build "$(dirname "$k")" >/dev/null; then
+    echo "verify: kustomize build $(dirname "$k") fails" >&2
+    exit 1
+  fi
+done
 
 after=$(snapshot)
 status=0

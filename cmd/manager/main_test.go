@@ -86,7 +86,13 @@ func TestManagerBinary(t *testing.T) {
 	if got := httpStatus(ctx, "http://"+probe+"/healthz"); got != http.StatusOK {
 		t.Errorf("/healthz = %d, want 200", got)
 	}
-	if got := httpStatus(ctx, "https://"+metrics+"/metrics"); got != http.StatusUnauthorized && got != http.StatusForbidden {
+	// The metrics server may still be generating its serving certificate.
+	var got int
+	testenv.WaitFor(t, time.Minute, "the metrics endpoint to answer", func(ctx context.Context) (bool, error) {
+		got = httpStatus(ctx, "https://"+metrics+"/metrics")
+		return got != 0, nil
+	})
+	if got != http.StatusUnauthorized && got != http.StatusForbidden {
 		t.Errorf("anonymous /metrics = %d, want 401 or 403", got)
 	}
 }

@@ -38,7 +38,7 @@ func newScheme() *runtime.Scheme {
 func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: newScheme(),
-		Cache:  controllers.CacheOptions(),
+		Cache:  controllers.CacheOptions(o.SignerNamespace),
 		Metrics: metricsserver.Options{
 			BindAddress:    o.MetricsAddr,
 			SecureServing:  true,
@@ -78,6 +78,7 @@ func setupControllers(mgr ctrl.Manager, o *options) error {
 	if err := controllers.AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
+	registry := controllers.NewSignerRegistry()
 	approval := &controllers.ApprovalReconciler{
 		Client:                 mgr.GetClient(),
 		Recorder:               mgr.GetEventRecorder("nodetrust-approver"),
@@ -85,12 +86,49 @@ func setupControllers(mgr ctrl.Manager, o *options) error {
 		Evaluator:              &policy.Evaluator{Resolver: net.DefaultResolver},
 		ClusterDomain:          o.ClusterDomain,
 		MaxPendingPerRequester: o.MaxPendingPerRequester,
+		Signers:                registry,
 	}
 	if err := approval.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the approval controller: %w", err)
+	}
+	signerStatus := &controllers.SignerReconciler{
+		Client:    mgr.GetClient(),
+		Clock:     clock.RealClock{},
+		Registry:  registry,
+		Backends:  signerBackends(mgr, o),
+		Namespace: o.SignerNamespace,
+	}
+	if err := signerStatus.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the signer status controller: %w", err)
+	}
+	signing := &controllers.SigningReconciler{
+		Client:        mgr.GetClient(),
+		Recorder:      mgr.GetEventRecorder("nodetrust-signer"),
+		Clock:         clock.RealClock{},
+		Signers:       registry,
+		ClusterDomain: o.ClusterDomain,
+	}
+	if err := signing.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the signing controller: %w", err)
 	}
 	if err := (&controllers.PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the policy status controller: %w", err)
 	}
 	return nil
+}
+
+// signerBackends wires the signer backends this manager was started with:
+// Secrets always, files with --signer-files-dir, PKCS#11 with --pkcs11-module.
+func signerBackends(mgr ctrl.Manager, o *options) map[controllers.BackendKind]controllers.BackendFactory {
+	backends := map[controllers.BackendKind]controllers.BackendFactory{
+		controllers.BackendSecret: &controllers.SecretBackend{Reader: mgr.GetCache(), Namespace: o.SignerNamespace, Clock: clock.RealClock{}},
+	}
+	if o.SignerFilesDir != "" {
+		backends[controllers.BackendFiles] = &controllers.FilesBackend{Dir: o.SignerFilesDir, Clock: clock.RealClock{}}
+	}
+	if o.PKCS11Module != "" {
+		backends[controllers.BackendPKCS11] = &controllers.PKCS11Backend{Module: o.PKCS11Module, Reader: mgr.GetCache(),
+			Namespace: o.SignerNamespace, FilesDir: o.SignerFilesDir, Clock: clock.RealClock{}}
+	}
+	return backends
 }

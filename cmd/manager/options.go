@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ type options struct {
 	RetryPeriod             time.Duration
 	ClusterDomain           string
 	MaxPendingPerRequester  int
+	SignerNamespace         string
+	SignerFilesDir          string
+	PKCS11Module            string
 	zap                     zap.Options
 }
 
@@ -54,6 +58,12 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		"Cluster DNS domain; serving certificates may not claim kubernetes.default.svc.<domain>.")
 	fs.IntVar(&o.MaxPendingPerRequester, "max-pending-per-requester", controllers.DefaultMaxPendingPerRequester,
 		"Pending CSRs considered per requester; newer ones beyond it are denied. 0 disables the bound.")
+	fs.StringVar(&o.SignerNamespace, "signer-namespace", "nodetrust-system",
+		"Namespace of the Secrets NodeCertificateSigners read (CA, PIN) and of the CA bundle ConfigMaps they publish.")
+	fs.StringVar(&o.SignerFilesDir, "signer-files-dir", "",
+		"Directory whose files NodeCertificateSigners may name (CA files, PIN files); empty disables the files backend.")
+	fs.StringVar(&o.PKCS11Module, "pkcs11-module", "",
+		"Absolute path of the PKCS#11 module for NodeCertificateSigners with keys in an HSM; empty disables the pkcs11 backend.")
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 
@@ -86,6 +96,14 @@ func (o *options) validate() error {
 	}
 	if errs := validation.IsDNS1123Subdomain(o.ClusterDomain); len(errs) > 0 {
 		return fmt.Errorf("--cluster-domain %q is not a DNS domain: %s", o.ClusterDomain, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Label(o.SignerNamespace); len(errs) > 0 {
+		return fmt.Errorf("--signer-namespace %q is not a namespace name: %s", o.SignerNamespace, strings.Join(errs, "; "))
+	}
+	for name, path := range map[string]string{"--signer-files-dir": o.SignerFilesDir, "--pkcs11-module": o.PKCS11Module} {
+		if path != "" && !filepath.IsAbs(path) {
+			return fmt.Errorf("%s %q is not an absolute path", name, path)
+		}
 	}
 	if o.LeaseDuration <= o.RenewDeadline {
 		return fmt.Errorf("--leader-election-lease-duration (%s) must be longer than --leader-election-renew-deadline (%s)",

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,8 +61,12 @@ func (e *Env) grant(ctx context.Context, doc []byte, subject []rbacv1.Subject, l
 		if err := utilyaml.Unmarshal(doc, role); err != nil {
 			return fmt.Errorf("decoding Role: %w", err)
 		}
-		if role.Namespace == "system" {
+		if role.Namespace == "" {
 			role.Namespace = leaseNamespace
+		}
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: role.Namespace}}
+		if err := createAll(ctx, e.Client, ns); err != nil {
+			return err
 		}
 		binding := &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: role.Namespace},

@@ -88,6 +88,12 @@ func (e *Evaluator) Evaluate(ctx context.Context, r *Request, facts Facts, polic
 		return deny(v, ""), nil
 	}
 
+	return e.aggregate(ctx, r, facts, governing)
+}
+
+// aggregate evaluates the governing policies in order: the first approval
+// wins, else the first review, else the first denial.
+func (e *Evaluator) aggregate(ctx context.Context, r *Request, facts Facts, governing []*Compiled) (Decision, error) {
 	var review, denied *Decision
 	for _, p := range governing {
 		d, err := e.evaluatePolicy(ctx, r, facts, p)

@@ -54,16 +54,8 @@ func NewKeyPair(certs []*x509.Certificate, key crypto.Signer, extraTrusted []*x5
 		return nil, errors.New("no CA private key")
 	}
 	issuing := certs[0]
-	switch {
-	case !issuing.BasicConstraintsValid || !issuing.IsCA:
-		return nil, fmt.Errorf("certificate %q is not a CA certificate", issuing.Subject)
-	case issuing.KeyUsage != 0 && issuing.KeyUsage&x509.KeyUsageCertSign == 0:
-		return nil, fmt.Errorf("CA certificate %q may not sign certificates (no certSign key usage)", issuing.Subject)
-	case len(issuing.SubjectKeyId) == 0:
-		return nil, fmt.Errorf("CA certificate %q has no subject key identifier", issuing.Subject)
-	}
-	if err := checkCAKey(issuing.PublicKey); err != nil {
-		return nil, fmt.Errorf("CA certificate %q: %w", issuing.Subject, err)
+	if err := checkIssuingCA(issuing); err != nil {
+		return nil, err
 	}
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(issuing.PublicKey) {
@@ -89,6 +81,22 @@ func NewKeyPair(certs []*x509.Certificate, key crypto.Signer, extraTrusted []*x5
 		clock: clk,
 		rand:  rand.Reader,
 	}, nil
+}
+
+// checkIssuingCA checks that c may issue kubelet certificates.
+func checkIssuingCA(c *x509.Certificate) error {
+	switch {
+	case !c.BasicConstraintsValid || !c.IsCA:
+		return fmt.Errorf("certificate %q is not a CA certificate", c.Subject)
+	case c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0:
+		return fmt.Errorf("CA certificate %q may not sign certificates (no certSign key usage)", c.Subject)
+	case len(c.SubjectKeyId) == 0:
+		return fmt.Errorf("CA certificate %q has no subject key identifier", c.Subject)
+	}
+	if err := checkCAKey(c.PublicKey); err != nil {
+		return fmt.Errorf("CA certificate %q: %w", c.Subject, err)
+	}
+	return nil
 }
 
 func checkCAKey(pub crypto.PublicKey) error {

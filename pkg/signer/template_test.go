@@ -67,17 +67,21 @@ func TestTemplate(t *testing.T) {
 			notBefore: templateNow.Add(-signer.Backdate), notAfter: templateNow.Add(30 * day),
 			usage: x509.KeyUsageDigitalSignature, eku: x509.ExtKeyUsageServerAuth},
 		{name: "expirationSeconds wins when it is the smallest",
-			req: func() signer.Request { r := servingRequest(ecKey); r.ExpirationSeconds = ptr(int32(3600)); return r }(),
+			req:       func() signer.Request { r := servingRequest(ecKey); r.ExpirationSeconds = ptr(int32(3600)); return r }(),
 			limits:    signer.Limits{SignerMax: year, PolicyMax: 30 * day},
 			notBefore: templateNow.Add(-signer.Backdate), notAfter: templateNow.Add(time.Hour),
 			usage: x509.KeyUsageDigitalSignature, eku: x509.ExtKeyUsageServerAuth},
 		{name: "the signer's maximum wins over a longer expirationSeconds",
-			req: func() signer.Request { r := servingRequest(ecKey); r.ExpirationSeconds = ptr(int32(400 * 86400)); return r }(),
+			req: func() signer.Request {
+				r := servingRequest(ecKey)
+				r.ExpirationSeconds = ptr(int32(400 * 86400))
+				return r
+			}(),
 			limits:    signer.Limits{SignerMax: 90 * day},
 			notBefore: templateNow.Add(-signer.Backdate), notAfter: templateNow.Add(90 * day),
 			usage: x509.KeyUsageDigitalSignature, eku: x509.ExtKeyUsageServerAuth},
 		{name: "a validity below ten minutes is raised to ten minutes",
-			req: func() signer.Request { r := servingRequest(ecKey); r.ExpirationSeconds = ptr(int32(60)); return r }(),
+			req:       func() signer.Request { r := servingRequest(ecKey); r.ExpirationSeconds = ptr(int32(60)); return r }(),
 			limits:    signer.Limits{SignerMax: year, PolicyMax: time.Minute},
 			notBefore: templateNow.Add(-signer.Backdate), notAfter: templateNow.Add(signer.MinValidity),
 			usage: x509.KeyUsageDigitalSignature, eku: x509.ExtKeyUsageServerAuth},
@@ -164,7 +168,11 @@ func TestTemplateErrors(t *testing.T) {
 		is        error
 	}{
 		{name: "another signer name is refused permanently",
-			req:       func() signer.Request { r := servingRequest(ecKey); r.SignerName = "kubernetes.io/kube-apiserver-client"; return r }(),
+			req: func() signer.Request {
+				r := servingRequest(ecKey)
+				r.SignerName = "kubernetes.io/kube-apiserver-client"
+				return r
+			}(),
 			permanent: signer.ReasonUnsupportedSigner},
 		{name: "an unsupported key type is refused permanently",
 			req:       func() signer.Request { r := servingRequest(ecKey); r.PublicKey = "not a key"; return r }(),

@@ -15,13 +15,13 @@ import (
 // to trust.
 const TrustedCAsKey = "ca.crt"
 
-// SecretReader reads one Secret. It returns an error wrapping ErrNotFound
-// when the Secret does not exist.
-type SecretReader interface {
+// Reader reads one Secret. It returns an error wrapping ErrNotFound when
+// the Secret does not exist.
+type Reader interface {
 	GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
 }
 
-// ErrNotFound is wrapped by SecretReader errors for a missing Secret.
+// ErrNotFound is wrapped by Reader errors for a missing Secret.
 var ErrNotFound = errors.New("secret not found")
 
 // Config names the Secret.
@@ -34,12 +34,12 @@ type Config struct {
 
 // New returns a Signer over the Secret cfg names. It does not read the
 // Secret yet: problems show up in Check, CA and Sign.
-func New(reader SecretReader, cfg Config) *signer.Reloading {
+func New(reader Reader, cfg Config) *signer.Reloading {
 	return signer.NewReloading(&source{reader: reader, cfg: cfg})
 }
 
 type source struct {
-	reader SecretReader
+	reader Reader
 	cfg    Config
 }
 
@@ -67,11 +67,11 @@ func (s *source) Load(ctx context.Context) (*signer.KeyPair, error) {
 		return nil, err
 	}
 	if sec.Type != corev1.SecretTypeTLS {
-		return nil, fmt.Errorf("Secret %s/%s has type %q, want %q", sec.Namespace, sec.Name, sec.Type, corev1.SecretTypeTLS)
+		return nil, fmt.Errorf("secret %s/%s has type %q, want %q", sec.Namespace, sec.Name, sec.Type, corev1.SecretTypeTLS)
 	}
 	kp, err := signer.LoadKeyPairPEM(sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey], sec.Data[TrustedCAsKey], s.cfg.Clock)
 	if err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: %w", sec.Namespace, sec.Name, err)
+		return nil, fmt.Errorf("secret %s/%s: %w", sec.Namespace, sec.Name, err)
 	}
 	return kp, nil
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 )
 
-// fakeSecrets is a SecretReader over a map that bumps the resourceVersion on
+// fakeSecrets is a Reader over a map that bumps the resourceVersion on
 // every write, as the API server does.
 type fakeSecrets struct {
 	mu      sync.Mutex
@@ -142,7 +142,7 @@ func TestTrustedCAsFromTheSecretArePublished(t *testing.T) {
 }
 
 func BenchmarkSign(b *testing.B) {
-	signertest.Benchmark(b, signertest.AllKeyTypes, func(b *testing.B, ca *signertest.CA) signer.Signer {
+	signertest.Benchmark(b, signertest.AllKeyTypes, func(_ *testing.B, ca *signertest.CA) signer.Signer {
 		f := &fakeSecrets{secrets: map[string]*corev1.Secret{}}
 		f.put(tlsSecret(ca))
 		return secret.New(f, secret.Config{Namespace: "nodetrust-system", Name: "kubelet-serving-ca"})

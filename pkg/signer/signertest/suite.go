@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"sync"
@@ -46,107 +47,118 @@ var subjectKeyTypes = []KeyType{ECDSAP256, ECDSAP384, RSA2048, Ed25519}
 // Run runs the conformance suite against b.
 func Run(t *testing.T, b Backend) {
 	for _, kt := range b.KeyTypes {
-		t.Run(string(kt), func(t *testing.T) {
-			t.Run("a serving certificate is issued as the template says and verifies against the trusted CAs", func(t *testing.T) {
-				ca := NewCA(t, kt, "nodetrust conformance "+string(kt))
-				s := b.New(t, ca)
-				for _, skt := range subjectKeyTypes {
-					checkIssue(t, s, ca, skt, signer.KubeletServingSignerName)
-				}
-			})
-			t.Run("a client certificate has client auth only", func(t *testing.T) {
-				ca := NewCA(t, kt, "nodetrust conformance client "+string(kt))
-				checkIssue(t, b.New(t, ca), ca, ECDSAP256, signer.KubeletClientSignerName)
-			})
-			t.Run("CA reports the provisioned certificate and Check passes", func(t *testing.T) {
-				ca := NewCA(t, kt, "nodetrust conformance ca "+string(kt))
-				s := b.New(t, ca)
-				got := mustCA(t, s)
-				if !got.Certificate.Equal(ca.Cert) {
-					t.Fatalf("CA certificate is %q, want %q", got.Certificate.Subject, ca.Cert.Subject)
-				}
-				if !slices.ContainsFunc(got.Trusted, ca.Cert.Equal) {
-					t.Fatalf("trusted CAs do not include the issuing CA")
-				}
-				if err := s.Check(context.Background()); err != nil {
-					t.Fatalf("Check: %v", err)
-				}
-			})
-			t.Run("a template built for another CA is refused with ErrCAChanged", func(t *testing.T) {
-				ca := NewCA(t, kt, "nodetrust conformance stale "+string(kt))
-				other := NewCA(t, kt, "nodetrust conformance other "+string(kt))
-				s := b.New(t, ca)
-				tmpl := template(t, other.Cert, ECDSAP256, signer.KubeletServingSignerName)
-				if _, err := s.Sign(context.Background(), tmpl); !errors.Is(err, signer.ErrCAChanged) {
-					t.Fatalf("Sign with a stale template: got %v, want ErrCAChanged", err)
-				}
-			})
-			t.Run("a CA template is refused permanently", func(t *testing.T) {
-				ca := NewCA(t, kt, "nodetrust conformance isca "+string(kt))
-				s := b.New(t, ca)
-				tmpl := template(t, ca.Cert, ECDSAP256, signer.KubeletServingSignerName)
-				tmpl.IsCA = true
-				if _, err := s.Sign(context.Background(), tmpl); err == nil {
-					t.Fatal("a CA template was signed")
-				} else if _, ok := signer.IsPermanent(err); !ok {
-					t.Fatalf("error %v is not permanent", err)
-				}
-			})
-			t.Run("concurrent signing gives distinct valid certificates", func(t *testing.T) {
-				ca := NewCA(t, kt, "nodetrust conformance concurrent "+string(kt))
-				s := b.New(t, ca)
-				checkConcurrent(t, s, ca)
-			})
-			if b.Rotate != nil {
-				t.Run("a rotated CA is picked up live and stale templates are refused", func(t *testing.T) {
-					oldCA := NewCA(t, kt, "nodetrust conformance old "+string(kt))
-					newCA := NewCA(t, kt, "nodetrust conformance new "+string(kt))
-					s := b.New(t, oldCA)
-					stale := template(t, oldCA.Cert, ECDSAP256, signer.KubeletServingSignerName)
-					b.Rotate(t, s, newCA)
-					eventually(t, "the new CA to be current", func() bool {
-						c, err := s.CA(context.Background())
-						return err == nil && c.Certificate.Equal(newCA.Cert)
-					})
-					if _, err := s.Sign(context.Background(), stale); !errors.Is(err, signer.ErrCAChanged) {
-						t.Fatalf("Sign with a template for the old CA: got %v, want ErrCAChanged", err)
-					}
-					checkIssue(t, s, newCA, ECDSAP256, signer.KubeletServingSignerName)
-				})
-			}
-			if b.Break != nil {
-				t.Run("a broken CA fails Check and signs nothing", func(t *testing.T) {
-					ca := NewCA(t, kt, "nodetrust conformance broken "+string(kt))
-					s := b.New(t, ca)
-					tmpl := template(t, ca.Cert, ECDSAP256, signer.KubeletServingSignerName)
-					b.Break(t, s, ca)
-					eventually(t, "Check to fail", func() bool { return s.Check(context.Background()) != nil })
-					if pemData, err := s.Sign(context.Background(), tmpl); err == nil {
-						t.Fatalf("a broken signer signed:\n%s", pemData)
-					}
-				})
-			}
-		})
+		t.Run(string(kt), func(t *testing.T) { runKeyType(t, b, kt) })
 	}
 	if b.Chains {
-		t.Run("an intermediate CA appends its chain", func(t *testing.T) {
-			root := NewCA(t, b.KeyTypes[0], "nodetrust conformance root")
-			inter := NewIntermediateCA(t, b.KeyTypes[0], "nodetrust conformance intermediate", root)
-			s := b.New(t, inter)
-			got := mustCA(t, s)
-			if len(got.Chain) != 1 || !got.Chain[0].Equal(root.Cert) {
-				t.Fatalf("chain = %d certificates, want the root", len(got.Chain))
+		t.Run("an intermediate CA appends its chain", func(t *testing.T) { runChain(t, b) })
+	}
+}
+
+// runKeyType runs the cases of one CA key type.
+func runKeyType(t *testing.T, b Backend, kt KeyType) {
+	runBasics(t, b, kt)
+	if b.Rotate != nil {
+		t.Run("a rotated CA is picked up live and stale templates are refused", func(t *testing.T) {
+			oldCA := NewCA(t, kt, "nodetrust conformance old "+string(kt))
+			newCA := NewCA(t, kt, "nodetrust conformance new "+string(kt))
+			s := b.New(t, oldCA)
+			stale := template(t, oldCA.Cert, ECDSAP256, signer.KubeletServingSignerName)
+			b.Rotate(t, s, newCA)
+			eventually(t, "the new CA to be current", func() bool {
+				c, err := s.CA(context.Background())
+				return err == nil && c.Certificate.Equal(newCA.Cert)
+			})
+			if _, err := s.Sign(context.Background(), stale); !errors.Is(err, signer.ErrCAChanged) {
+				t.Fatalf("Sign with a template for the old CA: got %v, want ErrCAChanged", err)
 			}
-			if !slices.ContainsFunc(got.Trusted, root.Cert.Equal) {
-				t.Fatal("the root is not trusted")
-			}
-			certs := sign(t, s, template(t, inter.Cert, ECDSAP256, signer.KubeletServingSignerName))
-			if len(certs) != 2 || !certs[1].Equal(root.Cert) {
-				t.Fatalf("issued %d certificates, want the leaf and the root", len(certs))
-			}
-			verify(t, certs[0], []*x509.Certificate{root.Cert}, []*x509.Certificate{inter.Cert}, x509.ExtKeyUsageServerAuth)
+			checkIssue(t, s, newCA, ECDSAP256, signer.KubeletServingSignerName)
 		})
 	}
+	if b.Break != nil {
+		t.Run("a broken CA fails Check and signs nothing", func(t *testing.T) {
+			ca := NewCA(t, kt, "nodetrust conformance broken "+string(kt))
+			s := b.New(t, ca)
+			tmpl := template(t, ca.Cert, ECDSAP256, signer.KubeletServingSignerName)
+			b.Break(t, s, ca)
+			eventually(t, "Check to fail", func() bool { return s.Check(context.Background()) != nil })
+			if pemData, err := s.Sign(context.Background(), tmpl); err == nil {
+				t.Fatalf("a broken signer signed:\n%s", pemData)
+			}
+		})
+	}
+}
+
+// runBasics runs the cases every backend passes without operator action.
+func runBasics(t *testing.T, b Backend, kt KeyType) {
+	t.Run("a serving certificate is issued as the template says and verifies against the trusted CAs", func(t *testing.T) {
+		ca := NewCA(t, kt, "nodetrust conformance "+string(kt))
+		s := b.New(t, ca)
+		for _, skt := range subjectKeyTypes {
+			checkIssue(t, s, ca, skt, signer.KubeletServingSignerName)
+		}
+	})
+	t.Run("a client certificate has client auth only", func(t *testing.T) {
+		ca := NewCA(t, kt, "nodetrust conformance client "+string(kt))
+		checkIssue(t, b.New(t, ca), ca, ECDSAP256, signer.KubeletClientSignerName)
+	})
+	t.Run("CA reports the provisioned certificate and Check passes", func(t *testing.T) {
+		ca := NewCA(t, kt, "nodetrust conformance ca "+string(kt))
+		s := b.New(t, ca)
+		got := mustCA(t, s)
+		if !got.Certificate.Equal(ca.Cert) {
+			t.Fatalf("CA certificate is %q, want %q", got.Certificate.Subject, ca.Cert.Subject)
+		}
+		if !slices.ContainsFunc(got.Trusted, ca.Cert.Equal) {
+			t.Fatalf("trusted CAs do not include the issuing CA")
+		}
+		if err := s.Check(context.Background()); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+	})
+	t.Run("a template built for another CA is refused with ErrCAChanged", func(t *testing.T) {
+		ca := NewCA(t, kt, "nodetrust conformance stale "+string(kt))
+		other := NewCA(t, kt, "nodetrust conformance other "+string(kt))
+		s := b.New(t, ca)
+		tmpl := template(t, other.Cert, ECDSAP256, signer.KubeletServingSignerName)
+		if _, err := s.Sign(context.Background(), tmpl); !errors.Is(err, signer.ErrCAChanged) {
+			t.Fatalf("Sign with a stale template: got %v, want ErrCAChanged", err)
+		}
+	})
+	t.Run("a CA template is refused permanently", func(t *testing.T) {
+		ca := NewCA(t, kt, "nodetrust conformance isca "+string(kt))
+		s := b.New(t, ca)
+		tmpl := template(t, ca.Cert, ECDSAP256, signer.KubeletServingSignerName)
+		tmpl.IsCA = true
+		if _, err := s.Sign(context.Background(), tmpl); err == nil {
+			t.Fatal("a CA template was signed")
+		} else if _, ok := signer.IsPermanent(err); !ok {
+			t.Fatalf("error %v is not permanent", err)
+		}
+	})
+	t.Run("concurrent signing gives distinct valid certificates", func(t *testing.T) {
+		ca := NewCA(t, kt, "nodetrust conformance concurrent "+string(kt))
+		s := b.New(t, ca)
+		checkConcurrent(t, s, ca)
+	})
+}
+
+// runChain checks a backend over an intermediate CA.
+func runChain(t *testing.T, b Backend) {
+	root := NewCA(t, b.KeyTypes[0], "nodetrust conformance root")
+	inter := NewIntermediateCA(t, b.KeyTypes[0], "nodetrust conformance intermediate", root)
+	s := b.New(t, inter)
+	got := mustCA(t, s)
+	if len(got.Chain) != 1 || !got.Chain[0].Equal(root.Cert) {
+		t.Fatalf("chain = %d certificates, want the root", len(got.Chain))
+	}
+	if !slices.ContainsFunc(got.Trusted, root.Cert.Equal) {
+		t.Fatal("the root is not trusted")
+	}
+	certs := sign(t, s, template(t, inter.Cert, ECDSAP256, signer.KubeletServingSignerName))
+	if len(certs) != 2 || !certs[1].Equal(root.Cert) {
+		t.Fatalf("issued %d certificates, want the leaf and the root", len(certs))
+	}
+	verify(t, certs[0], []*x509.Certificate{root.Cert}, []*x509.Certificate{inter.Cert}, x509.ExtKeyUsageServerAuth)
 }
 
 // template builds a template with signer.Template for a fresh subject key.
@@ -205,32 +217,40 @@ func checkIssue(t *testing.T, s signer.Signer, ca *CA, skt KeyType, signerName s
 	if signerName == signer.KubeletClientSignerName {
 		eku = x509.ExtKeyUsageClientAuth
 	}
-	switch {
-	case leaf.SerialNumber.Cmp(tmpl.SerialNumber) != 0:
-		t.Errorf("serial %v, want %v", leaf.SerialNumber, tmpl.SerialNumber)
-	case leaf.Subject.String() != tmpl.Subject.String():
-		t.Errorf("subject %q, want %q", leaf.Subject, tmpl.Subject)
-	case !slices.Equal(leaf.DNSNames, tmpl.DNSNames):
-		t.Errorf("DNS names %q, want %q", leaf.DNSNames, tmpl.DNSNames)
-	case !slices.EqualFunc(leaf.IPAddresses, tmpl.IPAddresses, net.IP.Equal):
-		t.Errorf("IP addresses %v, want %v", leaf.IPAddresses, tmpl.IPAddresses)
-	case !leaf.NotBefore.Equal(tmpl.NotBefore) || !leaf.NotAfter.Equal(tmpl.NotAfter):
-		t.Errorf("validity %v–%v, want %v–%v", leaf.NotBefore, leaf.NotAfter, tmpl.NotBefore, tmpl.NotAfter)
-	case leaf.KeyUsage != tmpl.KeyUsage:
-		t.Errorf("key usage %v, want %v", leaf.KeyUsage, tmpl.KeyUsage)
-	case !slices.Equal(leaf.ExtKeyUsage, []x509.ExtKeyUsage{eku}):
-		t.Errorf("extended key usage %v, want [%v]", leaf.ExtKeyUsage, eku)
-	case leaf.IsCA || !leaf.BasicConstraintsValid:
-		t.Errorf("IsCA %v BasicConstraintsValid %v, want a non-CA certificate", leaf.IsCA, leaf.BasicConstraintsValid)
-	case !bytes.Equal(leaf.SubjectKeyId, tmpl.SubjectKeyId):
-		t.Errorf("subject key id %x, want %x", leaf.SubjectKeyId, tmpl.SubjectKeyId)
-	case !bytes.Equal(leaf.AuthorityKeyId, ca.Cert.SubjectKeyId):
-		t.Errorf("authority key id %x, want the CA's %x", leaf.AuthorityKeyId, ca.Cert.SubjectKeyId)
-	case !publicKeyEqual(leaf, tmpl):
-		t.Error("the certificate's key is not the request's")
+	if msg := leafMismatch(leaf, tmpl, ca, eku); msg != "" {
+		t.Error(msg)
 	}
 	roots := mustCA(t, s).Trusted
 	verify(t, leaf, roots, nil, eku)
+}
+
+// leafMismatch describes the first way leaf differs from tmpl, or is "".
+func leafMismatch(leaf, tmpl *x509.Certificate, ca *CA, eku x509.ExtKeyUsage) string {
+	switch {
+	case leaf.SerialNumber.Cmp(tmpl.SerialNumber) != 0:
+		return fmt.Sprintf("serial %v, want %v", leaf.SerialNumber, tmpl.SerialNumber)
+	case leaf.Subject.String() != tmpl.Subject.String():
+		return fmt.Sprintf("subject %q, want %q", leaf.Subject, tmpl.Subject)
+	case !slices.Equal(leaf.DNSNames, tmpl.DNSNames):
+		return fmt.Sprintf("DNS names %q, want %q", leaf.DNSNames, tmpl.DNSNames)
+	case !slices.EqualFunc(leaf.IPAddresses, tmpl.IPAddresses, net.IP.Equal):
+		return fmt.Sprintf("IP addresses %v, want %v", leaf.IPAddresses, tmpl.IPAddresses)
+	case !leaf.NotBefore.Equal(tmpl.NotBefore) || !leaf.NotAfter.Equal(tmpl.NotAfter):
+		return fmt.Sprintf("validity %v–%v, want %v–%v", leaf.NotBefore, leaf.NotAfter, tmpl.NotBefore, tmpl.NotAfter)
+	case leaf.KeyUsage != tmpl.KeyUsage:
+		return fmt.Sprintf("key usage %v, want %v", leaf.KeyUsage, tmpl.KeyUsage)
+	case !slices.Equal(leaf.ExtKeyUsage, []x509.ExtKeyUsage{eku}):
+		return fmt.Sprintf("extended key usage %v, want [%v]", leaf.ExtKeyUsage, eku)
+	case leaf.IsCA || !leaf.BasicConstraintsValid:
+		return fmt.Sprintf("IsCA %v BasicConstraintsValid %v, want a non-CA certificate", leaf.IsCA, leaf.BasicConstraintsValid)
+	case !bytes.Equal(leaf.SubjectKeyId, tmpl.SubjectKeyId):
+		return fmt.Sprintf("subject key id %x, want %x", leaf.SubjectKeyId, tmpl.SubjectKeyId)
+	case !bytes.Equal(leaf.AuthorityKeyId, ca.Cert.SubjectKeyId):
+		return fmt.Sprintf("authority key id %x, want the CA's %x", leaf.AuthorityKeyId, ca.Cert.SubjectKeyId)
+	case !publicKeyEqual(leaf, tmpl):
+		return "the certificate's key is not the request's"
+	}
+	return ""
 }
 
 func publicKeyEqual(leaf, tmpl *x509.Certificate) bool {

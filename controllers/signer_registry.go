@@ -1,0 +1,125 @@
+package controllers
+
+import (
+	"io"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/nodetrust/nodetrust/pkg/signer"
+)
+
+// SignerRegistry holds the backend of every NodeCertificateSigner and says
+// which of them sign now. The signer-status controller fills it; the approval
+// and signing controllers read it. It is safe for concurrent use.
+type SignerRegistry struct {
+	mu      sync.RWMutex
+	entries map[string]*signerEntry
+}
+
+type signerEntry struct {
+	uid        types.UID
+	generation int64
+	signerName string
+	maxValid   time.Duration
+	backend    signer.Signer
+	buildErr   error
+	ready      bool
+}
+
+// ActiveSigner is the signer that signs CSRs of one signer name.
+type ActiveSigner struct {
+	// Name is the NodeCertificateSigner's name.
+	Name string
+	// Signer issues the certificates.
+	Signer signer.Signer
+	// MaxValidity is the signer's maximum certificate validity.
+	MaxValidity time.Duration
+}
+
+// NewSignerRegistry returns an empty registry.
+func NewSignerRegistry() *SignerRegistry {
+	return &SignerRegistry{entries: map[string]*signerEntry{}}
+}
+
+// ReadySigners maps the name of every ready signer to its signer name, the
+// form policy.Facts wants.
+func (r *SignerRegistry) ReadySigners() map[string]string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[string]string{}
+	for name, e := range r.entries {
+		if e.ready {
+			out[name] = e.signerName
+		}
+	}
+	return out
+}
+
+// Active returns the ready signer for signerName, if there is exactly one.
+func (r *SignerRegistry) Active(signerName string) (ActiveSigner, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var found []ActiveSigner
+	for name, e := range r.entries {
+		if e.ready && e.signerName == signerName {
+			found = append(found, ActiveSigner{Name: name, Signer: e.backend, MaxValidity: e.maxValid})
+		}
+	}
+	if len(found) != 1 {
+		return ActiveSigner{}, false
+	}
+	return found[0], true
+}
+
+// backend returns the backend built for name at uid and generation, building
+// it with build when there is none or the spec changed. The previous
+// backend, if any, is closed.
+func (r *SignerRegistry) backend(name string, uid types.UID, generation int64, signerName string, maxValid time.Duration,
+	build func() (signer.Signer, error)) (signer.Signer, error) {
+	r.mu.Lock()
+	e, ok := r.entries[name]
+	if ok && e.uid == uid && e.generation == generation && e.buildErr == nil {
+		r.mu.Unlock()
+		return e.backend, nil
+	}
+	r.mu.Unlock()
+
+	// Build outside the lock: opening an HSM may take a while.
+	backend, err := build()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.entries[name]; ok {
+		closeBackend(old.backend)
+	}
+	r.entries[name] = &signerEntry{uid: uid, generation: generation, signerName: signerName, maxValid: maxValid,
+		backend: backend, buildErr: err}
+	return backend, err
+}
+
+// setReady records whether name signs now.
+func (r *SignerRegistry) setReady(name string, uid types.UID, ready bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.entries[name]; ok && e.uid == uid {
+		e.ready = ready && e.buildErr == nil && e.backend != nil
+	}
+}
+
+// remove forgets name and closes its backend.
+func (r *SignerRegistry) remove(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.entries[name]; ok {
+		closeBackend(e.backend)
+		delete(r.entries, name)
+	}
+}
+
+func closeBackend(s signer.Signer) {
+	if c, ok := s.(io.Closer); ok && c != nil {
+		_ = c.Close()
+	}
+}
