@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -41,6 +42,70 @@ func TestSamplesAreAcceptedAndReady(t *testing.T) {
 			if err := env.Client.Delete(ctx, p); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+}
+
+// TestSignerSamplesAreAccepted applies every NodeCertificateSigner under
+// config/samples. Their CA Secrets do not exist here, so each must report
+// exactly that: Ready=False with reason CANotLoaded.
+func TestSignerSamplesAreAccepted(t *testing.T) {
+	startManager(t)
+	ctx := context.Background()
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, file := range files {
+		for _, doc := range readKind(t, file, "NodeCertificateSigner") {
+			s := &v1alpha1.NodeCertificateSigner{}
+			if err := utilyaml.Unmarshal(doc, s); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			found++
+			if err := env.Client.Create(ctx, s); err != nil {
+				t.Fatalf("%s: creating %s: %v", filepath.Base(file), s.Name, err)
+			}
+			testenv.WaitFor(t, testenv.DefaultTimeout, "signer "+s.Name+" to report its missing CA", func(ctx context.Context) (bool, error) {
+				if err := env.Client.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil {
+					return false, err
+				}
+				c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady)
+				return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonCANotLoaded, nil
+			})
+			if err := env.Client.Delete(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no NodeCertificateSigner sample found")
+	}
+}
+
+// readKind returns the YAML documents of file whose kind is kind.
+func readKind(t *testing.T, file, kind string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var out [][]byte
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		var typeMeta metav1.TypeMeta
+		if err := utilyaml.Unmarshal(doc, &typeMeta); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if typeMeta.Kind == kind {
+			out = append(out, doc)
 		}
 	}
 }

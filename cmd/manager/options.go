@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/nodetrust/nodetrust/controllers"
+	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
 )
 
 // options are the manager's command-line settings.
@@ -104,6 +106,9 @@ func (o *options) validate() error {
 		if path != "" && !filepath.IsAbs(path) {
 			return fmt.Errorf("%s %q is not an absolute path", name, path)
 		}
+	}
+	if o.PKCS11Module != "" && !pkcs11.Supported {
+		return errors.New("--pkcs11-module needs a manager built with cgo (CGO_ENABLED=1); see docs/signing.md")
 	}
 	if o.LeaseDuration <= o.RenewDeadline {
 		return fmt.Errorf("--leader-election-lease-duration (%s) must be longer than --leader-election-renew-deadline (%s)",

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -25,6 +27,10 @@ func TestParseFlags(t *testing.T) {
 		"a negative pending bound is an error":                    {args: []string{"--max-pending-per-requester=-1"}, wantErr: "must not be negative"},
 		"a cluster domain with spaces is an error":                {args: []string{"--cluster-domain=not a domain"}, wantErr: "--cluster-domain"},
 		"a bad log level is an error":                             {args: []string{"--zap-log-level=loud"}, wantErr: "zap-log-level"},
+		"the signer flags are accepted":                           {args: []string{"--signer-namespace=pki", "--signer-files-dir=/etc/nodetrust"}},
+		"a signer namespace that is no namespace is an error":     {args: []string{"--signer-namespace=Not_A_Namespace"}, wantErr: "--signer-namespace"},
+		"a relative signer files directory is an error":           {args: []string{"--signer-files-dir=etc/nodetrust"}, wantErr: "--signer-files-dir"},
+		"a relative PKCS#11 module path is an error":              {args: []string{"--pkcs11-module=libsofthsm2.so"}, wantErr: "--pkcs11-module"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -55,5 +61,15 @@ func TestParseFlagsHelp(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage does not mention %s", want)
 		}
+	}
+}
+
+func TestPKCS11ModuleNeedsCgo(t *testing.T) {
+	_, err := parseFlags([]string{"--pkcs11-module=/usr/lib/softhsm/libsofthsm2.so"}, io.Discard)
+	switch {
+	case pkcs11.Supported && err != nil:
+		t.Fatalf("a cgo build refused --pkcs11-module: %v", err)
+	case !pkcs11.Supported && (err == nil || !strings.Contains(err.Error(), "cgo")):
+		t.Fatalf("a build without cgo accepted --pkcs11-module: %v", err)
 	}
 }

@@ -410,3 +410,7 @@ func (s *Signer) Close() error {
 	}
 	return s.closeErr
 }
+
+// Supported reports whether this binary can load PKCS#11 modules: it was
+// built with cgo, so it can.
+const Supported = true

@@ -30,3 +30,7 @@ func (*Signer) Check(context.Context) error { return ErrCgoRequired }
 
 // Close does nothing.
 func (*Signer) Close() error { return nil }
+
+// Supported reports whether this binary can load PKCS#11 modules: it was
+// built without cgo, so it cannot.
+const Supported = false

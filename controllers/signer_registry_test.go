@@ -1,0 +1,104 @@
+package controllers
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/signer"
+)
+
+// closingSigner records Close calls.
+type closingSigner struct{ closed int }
+
+func (c *closingSigner) Close() error { c.closed++; return nil }
+
+func (c *closingSigner) CA(context.Context) (*signer.CA, error) { return &signer.CA{}, nil }
+
+func (c *closingSigner) Sign(context.Context, *x509.Certificate) ([]byte, error) { return nil, nil }
+
+func (c *closingSigner) Check(context.Context) error { return nil }
+
+func TestSignerRegistry(t *testing.T) {
+	serving := v1alpha1.KubeletServingSignerName
+	build := func(s *closingSigner) func() (signer.Signer, error) {
+		return func() (signer.Signer, error) { return s, nil }
+	}
+
+	t.Run("a built but not ready signer does not sign", func(t *testing.T) {
+		r := NewSignerRegistry()
+		if _, err := r.backend("a", "uid-a", 1, serving, time.Hour, build(&closingSigner{})); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := r.Active(serving); ok || len(r.ReadySigners()) != 0 {
+			t.Fatal("a signer that is not ready is active")
+		}
+	})
+	t.Run("a ready signer is the active one for its signer name only", func(t *testing.T) {
+		r := NewSignerRegistry()
+		_, _ = r.backend("a", "uid-a", 1, serving, time.Hour, build(&closingSigner{}))
+		r.setReady("a", "uid-a", true)
+		if got, ok := r.Active(serving); !ok || got.Name != "a" || got.MaxValidity != time.Hour {
+			t.Fatalf("Active = %+v, %v", got, ok)
+		}
+		if _, ok := r.Active(v1alpha1.KubeletClientSignerName); ok {
+			t.Fatal("the serving signer is active for the client signer name")
+		}
+		if got := r.ReadySigners(); got["a"] != serving || len(got) != 1 {
+			t.Fatalf("ReadySigners = %v", got)
+		}
+	})
+	t.Run("two ready signers for one signer name leave none active", func(t *testing.T) {
+		r := NewSignerRegistry()
+		for _, name := range []string{"a", "b"} {
+			_, _ = r.backend(name, types.UID("uid-"+name), 1, serving, time.Hour, build(&closingSigner{}))
+			r.setReady(name, types.UID("uid-"+name), true)
+		}
+		if _, ok := r.Active(serving); ok {
+			t.Fatal("one of two signers for one name is active")
+		}
+	})
+	t.Run("a new generation rebuilds the backend and closes the old one", func(t *testing.T) {
+		r := NewSignerRegistry()
+		old, next := &closingSigner{}, &closingSigner{}
+		_, _ = r.backend("a", "uid-a", 1, serving, time.Hour, build(old))
+		if s, _ := r.backend("a", "uid-a", 1, serving, time.Hour, build(next)); s != old {
+			t.Fatal("the same generation was rebuilt")
+		}
+		if s, _ := r.backend("a", "uid-a", 2, serving, time.Hour, build(next)); s != next || old.closed != 1 {
+			t.Fatalf("rebuild gave %v and closed the old backend %d times", s, old.closed)
+		}
+		r.remove("a")
+		if next.closed != 1 {
+			t.Fatal("remove did not close the backend")
+		}
+	})
+	t.Run("a failed build is retried and never ready", func(t *testing.T) {
+		r := NewSignerRegistry()
+		_, err := r.backend("a", "uid-a", 1, serving, time.Hour, func() (signer.Signer, error) { return nil, errors.New("token gone") })
+		if err == nil {
+			t.Fatal("the build error was lost")
+		}
+		r.setReady("a", "uid-a", true)
+		if _, ok := r.Active(serving); ok {
+			t.Fatal("a signer whose build failed is active")
+		}
+		good := &closingSigner{}
+		if s, err := r.backend("a", "uid-a", 1, serving, time.Hour, build(good)); err != nil || s != good {
+			t.Fatalf("the failed build was not retried: %v, %v", s, err)
+		}
+	})
+	t.Run("readiness of a replaced object does not leak to its successor", func(t *testing.T) {
+		r := NewSignerRegistry()
+		_, _ = r.backend("a", "uid-new", 1, serving, time.Hour, build(&closingSigner{}))
+		r.setReady("a", "uid-old", true)
+		if _, ok := r.Active(serving); ok {
+			t.Fatal("readiness recorded for another UID made the signer active")
+		}
+	})
+}
