@@ -20,6 +20,8 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&NodeCertificatePolicyList{},
 		&NodeCertificateSigner{},
 		&NodeCertificateSignerList{},
+		&NodeCertificate{},
+		&NodeCertificateList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
