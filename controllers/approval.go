@@ -104,9 +104,8 @@ func (r *ApprovalReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	log.FromContext(ctx).Info("decided", "kind", request.Kind, "node", request.NodeName, "requester", request.Username,
-		"result", decision.Result, "reason", decision.Reason, "policy", decision.Policy, "signer", decision.Signer,
-		"message", decision.Message)
+	logDecision(ctx, csr, request, decision)
+	observeDecision(request, decision, r.Clock.Now())
 	return r.apply(ctx, csr, decision)
 }
 
@@ -189,7 +188,7 @@ func (r *ApprovalReconciler) apply(ctx context.Context, csr *certificatesv1.Cert
 			LastUpdateTime: now, LastTransitionTime: now,
 		})
 		// The cached resourceVersion travels with the update: a stale cache gets a conflict, never a blind write.
-		if err := r.Client.SubResource("approval").Update(ctx, updated); err != nil {
+		if err := r.Client.SubResource("approval").Update(ctx, updated, subResourceFieldOwner(ApproverFieldManager)); err != nil {
 			if apierrors.IsConflict(err) {
 				return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 			}
@@ -225,6 +224,20 @@ func (r *ApprovalReconciler) apply(ctx context.Context, csr *certificatesv1.Cert
 		}
 	}
 	return reconcile.Result{}, nil
+}
+
+// logDecision writes one structured line per decision, with the fields of
+// the audit record; in JSON mode (the default) it is one JSON object.
+func logDecision(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, request *policy.Request, d policy.Decision) {
+	log.FromContext(ctx).Info("decided",
+		"csr", csr.Name, "uid", csr.UID, "signerName", request.SignerName, "kind", request.Kind, "node", request.NodeName,
+		"requester", request.Username, "groups", request.Groups, "bootstrapTokenID", request.TokenID,
+		"decision", d.Result, "reason", d.Reason, "policy", d.Policy, "signer", d.Signer, "message", d.Message,
+		"created", csr.CreationTimestamp.Time)
+}
+
+func subResourceFieldOwner(manager string) client.SubResourceUpdateOption {
+	return &client.SubResourceUpdateOptions{UpdateOptions: client.UpdateOptions{FieldManager: manager}}
 }
 
 // eventNote is the Event text: the decision's reason, message and policy.

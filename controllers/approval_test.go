@@ -229,15 +229,23 @@ func expectNoEvents(t *testing.T, csrName string) {
 
 func eventsFor(ctx context.Context, t *testing.T, csrName string) []eventsv1.Event {
 	t.Helper()
+	return eventsAbout(ctx, t, "CertificateSigningRequest", csrName)
+}
+
+// eventsAbout lists the Events regarding the object of kind and name.
+func eventsAbout(ctx context.Context, t *testing.T, kind, name string) []eventsv1.Event {
+	t.Helper()
 	var list eventsv1.EventList
 	if err := env.Client.List(ctx, &list); err != nil {
 		t.Fatal(err)
 	}
 	var out []eventsv1.Event
 	for _, e := range list.Items {
-		if e.Regarding.Kind == "CertificateSigningRequest" && e.Regarding.Name == csrName {
+		if e.Regarding.Kind == kind && e.Regarding.Name == name {
 			out = append(out, e)
 		}
 	}
 	return out
 }
+
+func containsText(s, text string) bool { return strings.Contains(s, text) }

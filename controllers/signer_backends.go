@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -38,6 +39,13 @@ const (
 // material itself may surface later, in the signer's Check.
 type BackendFactory interface {
 	Build(ctx context.Context, spec *v1alpha1.NodeCertificateSignerSpec) (signer.Signer, error)
+}
+
+// BuildKeyer is implemented by factories whose signers depend on more than
+// the spec, such as a PIN read from a Secret. BuildKey changes whenever the
+// signer must be rebuilt.
+type BuildKeyer interface {
+	BuildKey(ctx context.Context, spec *v1alpha1.NodeCertificateSignerSpec) string
 }
 
 // ErrBackendUnavailable is wrapped by the error for a spec whose backend the
@@ -162,6 +170,18 @@ func (b *PKCS11Backend) Build(ctx context.Context, spec *v1alpha1.NodeCertificat
 		return nil, fmt.Errorf("opening the PKCS#11 token: %w", err)
 	}
 	return s, nil
+}
+
+// BuildKey implements BuildKeyer: a hash of the PIN, so that a new PIN in
+// the Secret or file rebuilds the signer. A PIN that cannot be read gives
+// the empty key; Build then reports why.
+func (b *PKCS11Backend) BuildKey(ctx context.Context, spec *v1alpha1.NodeCertificateSignerSpec) string {
+	pin, err := b.pin(ctx, spec.PKCS11.PIN)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(pin))
+	return hex.EncodeToString(sum[:])
 }
 
 func (b *PKCS11Backend) pin(ctx context.Context, src v1alpha1.PINSource) (string, error) {

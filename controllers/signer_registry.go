@@ -1,6 +1,9 @@
 package controllers
 
 import (
+	"context"
+	"crypto/x509"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -8,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/nodetrust/nodetrust/pkg/signer"
+	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
 )
 
 // SignerRegistry holds the backend of every NodeCertificateSigner and says
@@ -21,6 +25,7 @@ type SignerRegistry struct {
 type signerEntry struct {
 	uid        types.UID
 	generation int64
+	key        string
 	signerName string
 	maxValid   time.Duration
 	backend    signer.Signer
@@ -73,28 +78,34 @@ func (r *SignerRegistry) Active(signerName string) (ActiveSigner, bool) {
 	return found[0], true
 }
 
-// backend returns the backend built for name at uid and generation, building
-// it with build when there is none or the spec changed. The previous
-// backend, if any, is closed.
-func (r *SignerRegistry) backend(name string, uid types.UID, generation int64, signerName string, maxValid time.Duration,
+// backend returns the backend built for name at uid, generation and key
+// (what else the backend depends on, e.g. a PIN), building it with build
+// when there is none or any of them changed. The previous backend is closed
+// first: an HSM login is shared by a process, so a new signer must not
+// inherit the old one's. A build that failed is retried on every call,
+// except when it failed for good (a refused PIN): then it waits for a new
+// generation or key, so that an HSM does not lock the PIN.
+func (r *SignerRegistry) backend(name string, uid types.UID, generation int64, key, signerName string, maxValid time.Duration,
 	build func() (signer.Signer, error)) (signer.Signer, error) {
 	r.mu.Lock()
-	e, ok := r.entries[name]
-	if ok && e.uid == uid && e.generation == generation && e.buildErr == nil {
+	if e, ok := r.entries[name]; ok && e.uid == uid && e.generation == generation && e.key == key &&
+		(e.buildErr == nil || errors.Is(e.buildErr, pkcs11.ErrPINRefused)) {
 		r.mu.Unlock()
-		return e.backend, nil
+		return e.backend, e.buildErr
+	}
+	if old, ok := r.entries[name]; ok {
+		closeBackend(old.backend)
+		delete(r.entries, name)
 	}
 	r.mu.Unlock()
 
-	// Build outside the lock: opening an HSM may take a while.
+	// Build outside the lock: opening an HSM may take a while. The
+	// controller never reconciles one name twice at once.
 	backend, err := build()
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old, ok := r.entries[name]; ok {
-		closeBackend(old.backend)
-	}
-	r.entries[name] = &signerEntry{uid: uid, generation: generation, signerName: signerName, maxValid: maxValid,
+	r.entries[name] = &signerEntry{uid: uid, generation: generation, key: key, signerName: signerName, maxValid: maxValid,
 		backend: backend, buildErr: err}
 	return backend, err
 }
@@ -122,4 +133,29 @@ func closeBackend(s signer.Signer) {
 	if c, ok := s.(io.Closer); ok && c != nil {
 		_ = c.Close()
 	}
+}
+
+// issuerOf returns the name of the signer whose CA, current or still
+// trusted, signed leaf.
+func (r *SignerRegistry) issuerOf(ctx context.Context, leaf *x509.Certificate) (string, bool) {
+	r.mu.RLock()
+	backends := make(map[string]signer.Signer, len(r.entries))
+	for name, e := range r.entries {
+		if e.backend != nil {
+			backends[name] = e.backend
+		}
+	}
+	r.mu.RUnlock()
+	for name, b := range backends {
+		ca, err := b.CA(ctx)
+		if err != nil {
+			continue
+		}
+		for _, c := range append([]*x509.Certificate{ca.Certificate}, ca.Trusted...) {
+			if leaf.CheckSignatureFrom(c) == nil {
+				return name, true
+			}
+		}
+	}
+	return "", false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/signer"
+	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
 )
 
 // closingSigner records Close calls.
@@ -32,7 +34,7 @@ func TestSignerRegistry(t *testing.T) {
 
 	t.Run("a built but not ready signer does not sign", func(t *testing.T) {
 		r := NewSignerRegistry()
-		if _, err := r.backend("a", "uid-a", 1, serving, time.Hour, build(&closingSigner{})); err != nil {
+		if _, err := r.backend("a", "uid-a", 1, "", serving, time.Hour, build(&closingSigner{})); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := r.Active(serving); ok || len(r.ReadySigners()) != 0 {
@@ -41,7 +43,7 @@ func TestSignerRegistry(t *testing.T) {
 	})
 	t.Run("a ready signer is the active one for its signer name only", func(t *testing.T) {
 		r := NewSignerRegistry()
-		_, _ = r.backend("a", "uid-a", 1, serving, time.Hour, build(&closingSigner{}))
+		_, _ = r.backend("a", "uid-a", 1, "", serving, time.Hour, build(&closingSigner{}))
 		r.setReady("a", "uid-a", true)
 		if got, ok := r.Active(serving); !ok || got.Name != "a" || got.MaxValidity != time.Hour {
 			t.Fatalf("Active = %+v, %v", got, ok)
@@ -56,7 +58,7 @@ func TestSignerRegistry(t *testing.T) {
 	t.Run("two ready signers for one signer name leave none active", func(t *testing.T) {
 		r := NewSignerRegistry()
 		for _, name := range []string{"a", "b"} {
-			_, _ = r.backend(name, types.UID("uid-"+name), 1, serving, time.Hour, build(&closingSigner{}))
+			_, _ = r.backend(name, types.UID("uid-"+name), 1, "", serving, time.Hour, build(&closingSigner{}))
 			r.setReady(name, types.UID("uid-"+name), true)
 		}
 		if _, ok := r.Active(serving); ok {
@@ -66,11 +68,11 @@ func TestSignerRegistry(t *testing.T) {
 	t.Run("a new generation rebuilds the backend and closes the old one", func(t *testing.T) {
 		r := NewSignerRegistry()
 		old, next := &closingSigner{}, &closingSigner{}
-		_, _ = r.backend("a", "uid-a", 1, serving, time.Hour, build(old))
-		if s, _ := r.backend("a", "uid-a", 1, serving, time.Hour, build(next)); s != old {
+		_, _ = r.backend("a", "uid-a", 1, "", serving, time.Hour, build(old))
+		if s, _ := r.backend("a", "uid-a", 1, "", serving, time.Hour, build(next)); s != old {
 			t.Fatal("the same generation was rebuilt")
 		}
-		if s, _ := r.backend("a", "uid-a", 2, serving, time.Hour, build(next)); s != next || old.closed != 1 {
+		if s, _ := r.backend("a", "uid-a", 2, "", serving, time.Hour, build(next)); s != next || old.closed != 1 {
 			t.Fatalf("rebuild gave %v and closed the old backend %d times", s, old.closed)
 		}
 		r.remove("a")
@@ -80,7 +82,7 @@ func TestSignerRegistry(t *testing.T) {
 	})
 	t.Run("a failed build is retried and never ready", func(t *testing.T) {
 		r := NewSignerRegistry()
-		_, err := r.backend("a", "uid-a", 1, serving, time.Hour, func() (signer.Signer, error) { return nil, errors.New("token gone") })
+		_, err := r.backend("a", "uid-a", 1, "", serving, time.Hour, func() (signer.Signer, error) { return nil, errors.New("token gone") })
 		if err == nil {
 			t.Fatal("the build error was lost")
 		}
@@ -89,16 +91,54 @@ func TestSignerRegistry(t *testing.T) {
 			t.Fatal("a signer whose build failed is active")
 		}
 		good := &closingSigner{}
-		if s, err := r.backend("a", "uid-a", 1, serving, time.Hour, build(good)); err != nil || s != good {
+		if s, err := r.backend("a", "uid-a", 1, "", serving, time.Hour, build(good)); err != nil || s != good {
 			t.Fatalf("the failed build was not retried: %v, %v", s, err)
 		}
 	})
 	t.Run("readiness of a replaced object does not leak to its successor", func(t *testing.T) {
 		r := NewSignerRegistry()
-		_, _ = r.backend("a", "uid-new", 1, serving, time.Hour, build(&closingSigner{}))
+		_, _ = r.backend("a", "uid-new", 1, "", serving, time.Hour, build(&closingSigner{}))
 		r.setReady("a", "uid-old", true)
 		if _, ok := r.Active(serving); ok {
 			t.Fatal("readiness recorded for another UID made the signer active")
+		}
+	})
+}
+
+func TestSignerRegistryRebuilds(t *testing.T) {
+	serving := v1alpha1.KubeletServingSignerName
+	t.Run("a new key rebuilds the backend, closing the old one before building", func(t *testing.T) {
+		r := NewSignerRegistry()
+		old := &closingSigner{}
+		_, _ = r.backend("a", "uid-a", 1, "pin-1", serving, time.Hour, func() (signer.Signer, error) { return old, nil })
+		next := &closingSigner{}
+		s, err := r.backend("a", "uid-a", 1, "pin-2", serving, time.Hour, func() (signer.Signer, error) {
+			if old.closed != 1 {
+				t.Error("the old backend was still open while the new one was built")
+			}
+			return next, nil
+		})
+		if err != nil || s != next {
+			t.Fatalf("backend() = %v, %v; want the rebuilt one", s, err)
+		}
+	})
+	t.Run("a refused PIN is not tried again until the key changes", func(t *testing.T) {
+		r := NewSignerRegistry()
+		builds := 0
+		refused := func() (signer.Signer, error) {
+			builds++
+			return nil, fmt.Errorf("opening: %w", pkcs11.ErrPINRefused)
+		}
+		for range 3 {
+			if _, err := r.backend("a", "uid-a", 1, "bad-pin", serving, time.Hour, refused); !errors.Is(err, pkcs11.ErrPINRefused) {
+				t.Fatalf("backend() error %v, want the refused PIN", err)
+			}
+		}
+		if builds != 1 {
+			t.Fatalf("a refused PIN was tried %d times", builds)
+		}
+		if _, err := r.backend("a", "uid-a", 1, "new-pin", serving, time.Hour, refused); err == nil || builds != 2 {
+			t.Fatalf("a new PIN was not tried: %d builds", builds)
 		}
 	})
 }

@@ -161,7 +161,11 @@ func (r *SignerReconciler) backend(ctx context.Context, ncs *v1alpha1.NodeCertif
 	if !ok {
 		return nil, fmt.Errorf("%w: the %s backend needs the manager's %s", ErrBackendUnavailable, kind, backendFlag(kind))
 	}
-	return r.Registry.backend(ncs.Name, ncs.UID, ncs.Generation, signerNameOf(ncs), maxValidity(ncs), func() (signer.Signer, error) {
+	var key string
+	if k, ok := factory.(BuildKeyer); ok {
+		key = k.BuildKey(ctx, &ncs.Spec)
+	}
+	return r.Registry.backend(ncs.Name, ncs.UID, ncs.Generation, key, signerNameOf(ncs), maxValidity(ncs), func() (signer.Signer, error) {
 		return factory.Build(ctx, &ncs.Spec)
 	})
 }

@@ -104,6 +104,7 @@ func (r *SigningReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{Requeue: true}, nil //nolint:staticcheck // an immediate retry with the new CA is what we want
 	}
 	if err != nil {
+		signerErrors.WithLabelValues(active.Name, "Transient").Inc()
 		r.Recorder.Eventf(csr, nil, corev1.EventTypeWarning, EventSigningFailed, "Sign",
 			"NodeCertificateSigner %s could not sign the certificate; retrying", active.Name)
 		return reconcile.Result{}, fmt.Errorf("signing with %s: %w", active.Name, err)
@@ -113,12 +114,13 @@ func (r *SigningReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	updated.Status.Certificate = issued.pem
 	// The cached resourceVersion travels with the update: whoever writes a
 	// certificate first wins and every other writer gets a conflict.
-	if err := r.Client.Status().Update(ctx, updated); err != nil {
+	if err := r.Client.Status().Update(ctx, updated, subResourceFieldOwner(SignerFieldManager)); err != nil {
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("writing the certificate: %w", err)
 	}
+	issuanceLatency.WithLabelValues(csr.Spec.SignerName, string(request.Kind)).Observe(r.Clock.Now().Sub(csr.CreationTimestamp.Time).Seconds())
 	log.FromContext(ctx).Info("issued", "kind", request.Kind, "node", request.NodeName, "signer", active.Name,
 		"serial", issued.cert.SerialNumber.Text(16), "notAfter", issued.cert.NotAfter)
 	r.Recorder.Eventf(csr, nil, corev1.EventTypeNormal, EventCertificateIssued, "Sign",
@@ -197,12 +199,13 @@ func (r *SigningReconciler) fail(ctx context.Context, csr *certificatesv1.Certif
 		Type: certificatesv1.CertificateFailed, Status: corev1.ConditionTrue, Reason: reason, Message: message,
 		LastUpdateTime: now, LastTransitionTime: now,
 	})
-	if err := r.Client.Status().Update(ctx, updated); err != nil {
+	if err := r.Client.Status().Update(ctx, updated, subResourceFieldOwner(SignerFieldManager)); err != nil {
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("writing the Failed condition: %w", err)
 	}
+	signerErrors.WithLabelValues(signerNameForMetrics(r.Signers, csr.Spec.SignerName), reason).Inc()
 	r.Recorder.Eventf(csr, nil, corev1.EventTypeWarning, EventSigningFailed, "Sign", "%s: %s", reason, message)
 	return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("CSR %s failed: %s: %s", csr.Name, reason, message))
 }
@@ -284,4 +287,13 @@ func equalCA(a, b *v1alpha1.CAStatus) bool {
 		return a == b
 	}
 	return a.SHA256Fingerprint == b.SHA256Fingerprint
+}
+
+// signerNameForMetrics names the signer that would sign signerName, for
+// the errors metric.
+func signerNameForMetrics(signers *SignerRegistry, signerName string) string {
+	if active, ok := signers.Active(signerName); ok {
+		return active.Name
+	}
+	return ""
 }

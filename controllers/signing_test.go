@@ -62,6 +62,7 @@ func TestServingIsApprovedAndSignedOnceItsSignerIsReady(t *testing.T) {
 		t.Errorf("validity %v, want the policy's 2h plus the 5m backdating", leaf.NotAfter.Sub(leaf.NotBefore))
 	}
 	expectEvent(t, csr.Name, controllers.EventCertificateIssued, "NodeCertificateSigner serving-ca")
+	checkRecordOfSignedServing(t, leaf)
 }
 
 // createSecretSigner stores ca in a kubernetes.io/tls Secret and creates a

@@ -28,6 +28,9 @@ import (
 // signerNamespace holds the signers' Secrets and CA bundles in these tests.
 const signerNamespace = "nodetrust-system"
 
+// recordRetention is how long the test manager keeps records of expired certificates.
+const recordRetention = time.Hour
+
 var (
 	env *testenv.Env
 	// signers is the running manager's signer registry.
@@ -95,6 +98,12 @@ func startManager(t *testing.T) {
 		Backends:  map[controllers.BackendKind]controllers.BackendFactory{controllers.BackendSecret: &controllers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace}},
 		Namespace: signerNamespace,
 	}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: signers}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&controllers.RecordGCReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Retention: recordRetention}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	if err := (&controllers.SigningReconciler{

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -110,6 +111,17 @@ func setupControllers(mgr ctrl.Manager, o *options) error {
 	}
 	if err := signing.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the signing controller: %w", err)
+	}
+	records := &controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: registry}
+	if err := records.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the record controller: %w", err)
+	}
+	recordGC := &controllers.RecordGCReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Retention: o.RecordRetention}
+	if err := recordGC.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the record garbage collector: %w", err)
+	}
+	if err := controllers.RegisterMetrics(metrics.Registry, mgr.GetCache(), o.PerNodeMetrics); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if err := (&controllers.PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the policy status controller: %w", err)

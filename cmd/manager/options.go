@@ -33,6 +33,8 @@ type options struct {
 	SignerNamespace         string
 	SignerFilesDir          string
 	PKCS11Module            string
+	RecordRetention         time.Duration
+	PerNodeMetrics          bool
 	zap                     zap.Options
 }
 
@@ -66,6 +68,10 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		"Directory whose files NodeCertificateSigners may name (CA files, PIN files); empty disables the files backend.")
 	fs.StringVar(&o.PKCS11Module, "pkcs11-module", "",
 		"Absolute path of the PKCS#11 module for NodeCertificateSigners with keys in an HSM; empty disables the pkcs11 backend.")
+	fs.DurationVar(&o.RecordRetention, "record-retention", controllers.DefaultRecordRetention,
+		"How long a NodeCertificate record is kept after its certificate expired.")
+	fs.BoolVar(&o.PerNodeMetrics, "per-node-metrics", true,
+		"Export nodetrust_node_certificate_expiration_timestamp_seconds, two series per node; turn off for very large clusters.")
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 
@@ -99,16 +105,8 @@ func (o *options) validate() error {
 	if errs := validation.IsDNS1123Subdomain(o.ClusterDomain); len(errs) > 0 {
 		return fmt.Errorf("--cluster-domain %q is not a DNS domain: %s", o.ClusterDomain, strings.Join(errs, "; "))
 	}
-	if errs := validation.IsDNS1123Label(o.SignerNamespace); len(errs) > 0 {
-		return fmt.Errorf("--signer-namespace %q is not a namespace name: %s", o.SignerNamespace, strings.Join(errs, "; "))
-	}
-	for name, path := range map[string]string{"--signer-files-dir": o.SignerFilesDir, "--pkcs11-module": o.PKCS11Module} {
-		if path != "" && !filepath.IsAbs(path) {
-			return fmt.Errorf("%s %q is not an absolute path", name, path)
-		}
-	}
-	if o.PKCS11Module != "" && !pkcs11.Supported {
-		return errors.New("--pkcs11-module needs a manager built with cgo (CGO_ENABLED=1); see docs/signing.md")
+	if err := o.validateSigning(); err != nil {
+		return err
 	}
 	if o.LeaseDuration <= o.RenewDeadline {
 		return fmt.Errorf("--leader-election-lease-duration (%s) must be longer than --leader-election-renew-deadline (%s)",
@@ -117,6 +115,25 @@ func (o *options) validate() error {
 	if o.RenewDeadline <= o.RetryPeriod || o.RetryPeriod <= 0 {
 		return fmt.Errorf("--leader-election-renew-deadline (%s) must be longer than --leader-election-retry-period (%s), which must be positive",
 			o.RenewDeadline, o.RetryPeriod)
+	}
+	return nil
+}
+
+// validateSigning checks the signer and record flags.
+func (o *options) validateSigning() error {
+	if errs := validation.IsDNS1123Label(o.SignerNamespace); len(errs) > 0 {
+		return fmt.Errorf("--signer-namespace %q is not a namespace name: %s", o.SignerNamespace, strings.Join(errs, "; "))
+	}
+	for name, path := range map[string]string{"--signer-files-dir": o.SignerFilesDir, "--pkcs11-module": o.PKCS11Module} {
+		if path != "" && !filepath.IsAbs(path) {
+			return fmt.Errorf("%s %q is not an absolute path", name, path)
+		}
+	}
+	if o.RecordRetention < 0 {
+		return fmt.Errorf("--record-retention must not be negative, got %s", o.RecordRetention)
+	}
+	if o.PKCS11Module != "" && !pkcs11.Supported {
+		return errors.New("--pkcs11-module needs a manager built with cgo (CGO_ENABLED=1); see docs/signing.md")
 	}
 	return nil
 }

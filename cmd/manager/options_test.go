@@ -27,6 +27,7 @@ func TestParseFlags(t *testing.T) {
 		"a negative pending bound is an error":                    {args: []string{"--max-pending-per-requester=-1"}, wantErr: "must not be negative"},
 		"a cluster domain with spaces is an error":                {args: []string{"--cluster-domain=not a domain"}, wantErr: "--cluster-domain"},
 		"a bad log level is an error":                             {args: []string{"--zap-log-level=loud"}, wantErr: "zap-log-level"},
+		"a negative record retention is an error":                 {args: []string{"--record-retention=-1h"}, wantErr: "--record-retention"},
 		"the signer flags are accepted":                           {args: []string{"--signer-namespace=pki", "--signer-files-dir=/etc/nodetrust"}},
 		"a signer namespace that is no namespace is an error":     {args: []string{"--signer-namespace=Not_A_Namespace"}, wantErr: "--signer-namespace"},
 		"a relative signer files directory is an error":           {args: []string{"--signer-files-dir=etc/nodetrust"}, wantErr: "--signer-files-dir"},

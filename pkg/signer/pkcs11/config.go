@@ -22,6 +22,11 @@ const DefaultMaxSessions = 16
 // (CGO_ENABLED=0), which cannot load a PKCS#11 module.
 var ErrCgoRequired = errors.New("PKCS#11 support needs a build with cgo")
 
+// ErrPINRefused is wrapped by the errors of a token that refused the PIN
+// (wrong, locked, expired). Retrying with the same PIN can only lock it:
+// callers should wait for a new PIN before building another Signer.
+var ErrPINRefused = errors.New("the token refused the PIN")
+
 // ErrClosed is returned by the methods of a Signer after Close.
 var ErrClosed = errors.New("the PKCS#11 signer is closed")
 

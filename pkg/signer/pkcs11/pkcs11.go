@@ -185,15 +185,18 @@ func configureError(cfg Config, err error) error {
 	if errors.As(err, &p11) {
 		switch p11 {
 		case pkcs11.CKR_PIN_INCORRECT:
-			return fmt.Errorf("the PIN of PKCS#11 token %q is wrong: %w", cfg.TokenLabel, err)
+			return fmt.Errorf("the PIN of PKCS#11 token %q is wrong: %w: %w", cfg.TokenLabel, ErrPINRefused, err)
 		case pkcs11.CKR_PIN_LOCKED:
-			return fmt.Errorf("the user PIN of PKCS#11 token %q is locked: %w", cfg.TokenLabel, err)
+			return fmt.Errorf("the user PIN of PKCS#11 token %q is locked: %w: %w", cfg.TokenLabel, ErrPINRefused, err)
 		case pkcs11.CKR_PIN_EXPIRED:
-			return fmt.Errorf("the user PIN of PKCS#11 token %q has expired: %w", cfg.TokenLabel, err)
+			return fmt.Errorf("the user PIN of PKCS#11 token %q has expired: %w: %w", cfg.TokenLabel, ErrPINRefused, err)
 		case pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED:
 			return fmt.Errorf("PKCS#11 module %s was initialised by other code in this process, "+
 				"which nodetrust cannot share it with: %w", cfg.ModulePath, err)
 		}
+	}
+	if pinRefused(err) {
+		return fmt.Errorf("PKCS#11 token %q: %w: %w", cfg.TokenLabel, ErrPINRefused, err)
 	}
 	return fmt.Errorf("opening PKCS#11 token %q with module %s: %w", cfg.TokenLabel, cfg.ModulePath, err)
 }

@@ -3,6 +3,8 @@ package signing_test
 import (
 	"context"
 	"crypto/x509"
+	"flag"
+	"io"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -34,18 +36,27 @@ const (
 var (
 	env *testenv.Env
 	// mainSigns counts the signatures of the manager every test shares.
-	mainSigns   atomic.Int64
-	mainStarted bool
-	stopAll     []func()
+	mainSigns atomic.Int64
+	// mainPKCS11Open counts the pkcs11 signers the shared manager has open.
+	mainPKCS11Open atomic.Int64
+	mainStarted    bool
+	stopAll        []func()
 )
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
-	os.Exit(testenv.Run(m, func(e *testenv.Env) { env = e }, func() {
+	flag.Parse()
+	if !testing.Short() {
+		// Before anything in this process loads the PKCS#11 module.
+		setUpSoftHSM()
+	}
+	code := testenv.Run(m, func(e *testenv.Env) { env = e }, func() {
 		for _, stop := range stopAll {
 			stop()
 		}
-	}))
+	})
+	tearDownSoftHSM()
+	os.Exit(code)
 }
 
 // countingBackend wraps a backend factory so that tests can count the
@@ -73,11 +84,67 @@ func (c countingSigner) Sign(ctx context.Context, tmpl *x509.Certificate) ([]byt
 	return c.Signer.Sign(ctx, tmpl)
 }
 
+// trackingBackend wraps a backend factory to count the signers it built
+// that are not closed yet.
+type trackingBackend struct {
+	inner controllers.BackendFactory
+	open  *atomic.Int64
+}
+
+// BuildKey forwards to the wrapped factory, so that a new PIN still rebuilds.
+func (b trackingBackend) BuildKey(ctx context.Context, spec *v1alpha1.NodeCertificateSignerSpec) string {
+	if k, ok := b.inner.(controllers.BuildKeyer); ok {
+		return k.BuildKey(ctx, spec)
+	}
+	return ""
+}
+
+func (b trackingBackend) Build(ctx context.Context, spec *v1alpha1.NodeCertificateSignerSpec) (signer.Signer, error) {
+	s, err := b.inner.Build(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	b.open.Add(1)
+	return &trackedSigner{Signer: s, open: b.open}, nil
+}
+
+// trackedSigner passes Close on, as the registry closes the signers it drops.
+type trackedSigner struct {
+	signer.Signer
+	open   *atomic.Int64
+	closed atomic.Bool
+}
+
+func (s *trackedSigner) Close() error {
+	if s.closed.CompareAndSwap(false, true) {
+		s.open.Add(-1)
+	}
+	if c, ok := s.Signer.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// managerOptions enables optional backends of a signing manager.
+type managerOptions struct {
+	// pkcs11Module, when set, enables the pkcs11 backend with this module;
+	// pkcs11Open then counts its open signers. Only one manager of the
+	// process should have it.
+	pkcs11Module string
+	pkcs11Open   *atomic.Int64
+}
+
 // startSigningManager runs a manager with the signer-status and signing
 // controllers only, as a user with just the shipped RBAC and no leader
 // election: several of them act at once, like replicas without a Lease.
-// It returns a function that stops it.
+// It has the Secret backend only. It returns a function that stops it.
 func startSigningManager(t *testing.T, signs *atomic.Int64) func() {
+	t.Helper()
+	return startSigningManagerWith(t, signs, managerOptions{})
+}
+
+// startSigningManagerWith is startSigningManager with the backends opts enables.
+func startSigningManagerWith(t *testing.T, signs *atomic.Int64, opts managerOptions) func() {
 	t.Helper()
 	ctx := context.Background()
 	if err := env.GrantManagerRBAC(ctx, managerUser, signerNamespace); err != nil {
@@ -104,6 +171,12 @@ func startSigningManager(t *testing.T, signs *atomic.Int64) func() {
 			inner: &controllers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace},
 			signs: signs,
 		},
+	}
+	if opts.pkcs11Module != "" {
+		backends[controllers.BackendPKCS11] = trackingBackend{
+			inner: &controllers.PKCS11Backend{Module: opts.pkcs11Module, Reader: mgr.GetCache(), Namespace: signerNamespace},
+			open:  opts.pkcs11Open,
+		}
 	}
 	if err := (&controllers.SignerReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Registry: registry,
 		Backends: backends, Namespace: signerNamespace}).SetupWithManager(mgr); err != nil {
@@ -136,7 +209,8 @@ func startSigningManager(t *testing.T, signs *atomic.Int64) func() {
 }
 
 // startMain starts the shared manager and the kubelet-serving signer
-// "serving-ca" once per test binary, and returns that signer's CA.
+// "serving-ca" once per test binary, and returns that signer's CA. The shared
+// manager is the only one with the pkcs11 backend, when SoftHSM2 is set up.
 func startMain(t *testing.T) *signertest.CA {
 	t.Helper()
 	testenv.Require(t, env)
@@ -145,7 +219,7 @@ func startMain(t *testing.T) *signertest.CA {
 		if err := env.AllowCSRCreation(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		startSigningManager(t, &mainSigns)
+		startSigningManagerWith(t, &mainSigns, managerOptions{pkcs11Module: softHSM.module, pkcs11Open: &mainPKCS11Open})
 		mainStarted = true
 		servingCA = signertest.NewCA(t, signertest.ECDSAP384, "nodetrust integration serving CA")
 		createSecretSigner(t, "serving-ca", v1alpha1.KubeletServingSignerName, servingCA)
