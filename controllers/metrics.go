@@ -56,7 +56,7 @@ var (
 		"Approved kubelet CSRs without a certificate yet, by signer name.",
 		[]string{"signer_name"}, nil)
 	nodeExpiryDesc = prometheus.NewDesc(metricsNamespace+"_node_certificate_expiration_timestamp_seconds",
-		"Expiry (Unix time) of each node's current certificate of each kind: the most recently issued one that has not expired.",
+		"Expiry (Unix time) of each node's current certificate of each kind: the most recently issued one, so a node whose certificate expired without renewal shows a time in the past.",
 		[]string{"node", "kind"}, nil)
 	signerReadyDesc = prometheus.NewDesc(metricsNamespace+"_signer_ready",
 		"1 when the NodeCertificateSigner is Ready, 0 otherwise.", []string{"signer", "signer_name"}, nil)
@@ -164,12 +164,8 @@ func (c *stateCollector) collectRecords(ctx context.Context, ch chan<- prometheu
 	type key struct{ node, kind string }
 	type current struct{ notBefore, notAfter time.Time }
 	latest := map[key]current{}
-	now := time.Now()
 	for i := range list.Items {
 		s := &list.Items[i].Spec
-		if !s.NotAfter.After(now) {
-			continue
-		}
 		k := key{s.NodeName, kindLabel(s.Kind)}
 		if have, ok := latest[k]; !ok || s.NotBefore.After(have.notBefore) {
 			latest[k] = current{s.NotBefore.Time, s.NotAfter.Time}

@@ -20,6 +20,15 @@ for k in $(git ls-files '*kustomization.yaml'); do
     exit 1
   fi
 done
+# The install with the optional monitoring component must build too.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp -r config "$tmp/"
+printf 'components:\n- ../prometheus\n' >> "$tmp/config/default/kustomization.yaml"
+if ! go tool -modfile=hack/tools/go.mod kustomize build "$tmp/config/default" | grep -q '^kind: PrometheusRule'; then
+  echo "verify: config/default with the prometheus component does not build" >&2
+  exit 1
+fi
 
 after=$(snapshot)
 status=0

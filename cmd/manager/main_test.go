@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,10 +13,14 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/utils/ptr"
 
 	"github.com/nodetrust/nodetrust/internal/testenv"
 )
@@ -95,6 +100,86 @@ func TestManagerBinary(t *testing.T) {
 	if got != http.StatusUnauthorized && got != http.StatusForbidden {
 		t.Errorf("anonymous /metrics = %d, want 401 or 403", got)
 	}
+	checkMetricsAuthorization(t, "https://"+metrics+"/metrics")
+}
+
+// checkMetricsAuthorization scrapes url with the token of a ServiceAccount
+// bound to the shipped metrics-reader role, which must see nodetrust's
+// metrics, and with one of a ServiceAccount without it, which must be
+// refused.
+func checkMetricsAuthorization(t *testing.T, url string) {
+	t.Helper()
+	ctx := context.Background()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "metrics_reader_role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := utilyaml.Unmarshal(data, role); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "scraper-metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "scraper", Namespace: metav1.NamespaceDefault}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	status, body := scrape(ctx, t, url, serviceAccountToken(t, "scraper"))
+	if status != http.StatusOK {
+		t.Fatalf("a scraper bound to metrics-reader got %d", status)
+	}
+	// Counters appear once they count something; the scrape-time gauges always do.
+	for _, metric := range []string{`nodetrust_csr_pending{kind="Serving",review="required"} 0`,
+		`nodetrust_csr_awaiting_issuance{signer_name="kubernetes.io/kubelet-serving"} 0`, "controller_runtime_reconcile_total"} {
+		if !strings.Contains(body, metric) {
+			t.Errorf("/metrics does not expose %s", metric)
+		}
+	}
+	if status, _ := scrape(ctx, t, url, serviceAccountToken(t, "stranger")); status != http.StatusForbidden {
+		t.Fatalf("a ServiceAccount without metrics-reader got %d, want 403", status)
+	}
+}
+
+// serviceAccountToken creates the ServiceAccount in default and returns a
+// token for it from the TokenRequest API.
+func serviceAccountToken(t *testing.T, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceDefault, Name: name}}
+	if err := env.Client.Create(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(600))}}
+	if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		t.Fatalf("requesting a token for %s: %v", name, err)
+	}
+	return tr.Status.Token
+}
+
+func scrape(ctx context.Context, t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the test server's self-signed certificate
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("scraping %s: %v", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 // TestManagerRejectsBadFlags runs the real entry point with a bad flag.

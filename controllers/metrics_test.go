@@ -1,0 +1,105 @@
+package controllers
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/policy"
+)
+
+func metricsCSR(name, signerName, user string, groups []string, labels map[string]string, conds ...certificatesv1.RequestConditionType) *certificatesv1.CertificateSigningRequest {
+	c := &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec:       certificatesv1.CertificateSigningRequestSpec{SignerName: signerName, Username: user, Groups: groups},
+	}
+	for _, t := range conds {
+		c.Status.Conditions = append(c.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{Type: t, Status: corev1.ConditionTrue})
+	}
+	return c
+}
+
+func metricsRecord(name, node string, kind v1alpha1.CertificateKind, notBefore, notAfter time.Time) *v1alpha1.NodeCertificate {
+	return &v1alpha1.NodeCertificate{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.NodeCertificateSpec{
+		NodeName: node, Kind: kind, NotBefore: metav1.NewTime(notBefore), NotAfter: metav1.NewTime(notAfter)}}
+}
+
+func TestStateCollector(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	node := []string{policy.NodesGroup}
+	ready := []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "x", LastTransitionTime: metav1.Now()}}
+	objects := []client.Object{
+		metricsCSR("review", policy.KubeletServingSignerName, "system:node:a", node, map[string]string{LabelReview: "required"}),
+		metricsCSR("renewal", policy.KubeletClientSignerName, "system:node:a", node, nil),
+		metricsCSR("bootstrap", policy.KubeletClientSignerName, "system:bootstrap:abcdef", []string{policy.BootstrappersGroup}, nil),
+		metricsCSR("approved", policy.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved),
+		metricsCSR("denied", policy.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateDenied),
+		metricsCSR("not-kubelet", "example.com/other", "alice", nil, nil),
+		metricsRecord("old", "a", v1alpha1.CertificateServing, now.Add(-48*time.Hour), now.Add(time.Hour)),
+		metricsRecord("new", "a", v1alpha1.CertificateServing, now.Add(-time.Hour), now.Add(30*24*time.Hour)),
+		metricsRecord("expired", "b", v1alpha1.CertificateClient, now.Add(-48*time.Hour), now.Add(-time.Hour)),
+		&v1alpha1.NodeCertificateSigner{ObjectMeta: metav1.ObjectMeta{Name: "ca"}, Status: v1alpha1.NodeCertificateSignerStatus{
+			Conditions: ready, CA: &v1alpha1.CAStatus{NotAfter: metav1.NewTime(now.Add(365 * 24 * time.Hour))}}},
+		&v1alpha1.NodeCertificatePolicy{ObjectMeta: metav1.ObjectMeta{Name: "good"}, Status: v1alpha1.NodeCertificatePolicyStatus{Conditions: ready}},
+		&v1alpha1.NodeCertificatePolicy{ObjectMeta: metav1.ObjectMeta{Name: "bad"}},
+	}
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objects...).Build()
+	c := &stateCollector{reader: reader, perNode: true}
+	expected := `
+# HELP nodetrust_csr_awaiting_issuance Approved kubelet CSRs without a certificate yet, by signer name.
+# TYPE nodetrust_csr_awaiting_issuance gauge
+nodetrust_csr_awaiting_issuance{signer_name="kubernetes.io/kube-apiserver-client-kubelet"} 0
+nodetrust_csr_awaiting_issuance{signer_name="kubernetes.io/kubelet-serving"} 1
+# HELP nodetrust_csr_pending Kubelet CSRs waiting for a decision, by request kind and review state (required: labelled for manual review).
+# TYPE nodetrust_csr_pending gauge
+nodetrust_csr_pending{kind="ClientBootstrap",review="none"} 1
+nodetrust_csr_pending{kind="ClientBootstrap",review="required"} 0
+nodetrust_csr_pending{kind="ClientRenewal",review="none"} 1
+nodetrust_csr_pending{kind="ClientRenewal",review="required"} 0
+nodetrust_csr_pending{kind="Serving",review="none"} 0
+nodetrust_csr_pending{kind="Serving",review="required"} 1
+# HELP nodetrust_node_certificate_expiration_timestamp_seconds Expiry (Unix time) of each node's current certificate of each kind: the most recently issued one, so a node whose certificate expired without renewal shows a time in the past.
+# TYPE nodetrust_node_certificate_expiration_timestamp_seconds gauge
+nodetrust_node_certificate_expiration_timestamp_seconds{kind="client",node="b"} ` + itoa(now.Add(-time.Hour).Unix()) + `
+nodetrust_node_certificate_expiration_timestamp_seconds{kind="serving",node="a"} ` + itoa(now.Add(30*24*time.Hour).Unix()) + `
+# HELP nodetrust_policy_ready 1 when the NodeCertificatePolicy is Ready (valid and in use), 0 otherwise.
+# TYPE nodetrust_policy_ready gauge
+nodetrust_policy_ready{policy="bad"} 0
+nodetrust_policy_ready{policy="good"} 1
+# HELP nodetrust_signer_ca_expiration_timestamp_seconds Expiry (Unix time) of each NodeCertificateSigner's issuing CA.
+# TYPE nodetrust_signer_ca_expiration_timestamp_seconds gauge
+nodetrust_signer_ca_expiration_timestamp_seconds{signer="ca"} ` + itoa(now.Add(365*24*time.Hour).Unix()) + `
+# HELP nodetrust_signer_ready 1 when the NodeCertificateSigner is Ready, 0 otherwise.
+# TYPE nodetrust_signer_ready gauge
+nodetrust_signer_ready{signer="ca",signer_name="kubernetes.io/kubelet-serving"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(expected)); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("per-node series can be turned off", func(t *testing.T) {
+		off := &stateCollector{reader: reader, perNode: false}
+		if n := testutil.CollectAndCount(off, "nodetrust_node_certificate_expiration_timestamp_seconds"); n != 0 {
+			t.Fatalf("%d per-node series with perNode off", n)
+		}
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
