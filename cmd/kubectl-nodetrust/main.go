@@ -72,7 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	case "-h", "--help", "-help", "help":
 		if len(args) > 1 && args[0] == "help" {
 			if c, ok := lookup(args[1]); ok {
-				commandUsage(stdout, c, newFlagSet(c))
+				fs := newFlagSet(c)
+				c.flags(fs)
+				commandUsage(stdout, c, fs)
 				return exitOK
 			}
 			return usageError(s, "", fmt.Errorf("unknown command %q", args[1]))
