@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/policy"
@@ -260,7 +261,7 @@ func (r *ApprovalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		c, ok := o.(*certificatesv1.CertificateSigningRequest)
 		return ok && isKubeletSigner(c.Spec.SignerName) && !isFinished(c)
 	})
-	if err := ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("csr-approval").
 		WithOptions(controller.Options{UsePriorityQueue: ptr.To(true)}).
 		Watches(&certificatesv1.CertificateSigningRequest{}, fairCSRHandler{reader: mgr.GetCache()},
@@ -269,10 +270,13 @@ func (r *ApprovalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.csrsForToken),
 			builder.WithPredicates(predicate.NewPredicateFuncs(isBootstrapTokenSecret))).
 		Watches(&v1alpha1.NodeCertificatePolicy{}, handler.EnqueueRequestsFromMapFunc(r.allPendingCSRs),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&v1alpha1.NodeCertificateSigner{}, handler.EnqueueRequestsFromMapFunc(r.allPendingCSRs),
-			builder.WithPredicates(readinessChanged())).
-		Complete(r); err != nil {
+			builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	if r.Signers != nil {
+		// ApproveAndSign policies wait for their signer: re-decide when one
+		// starts or stops signing.
+		b = b.WatchesRawSource(source.Channel(r.Signers.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.allPendingCSRs)))
+	}
+	if err := b.Complete(r); err != nil {
 		return fmt.Errorf("building the csr-approval controller: %w", err)
 	}
 	return nil

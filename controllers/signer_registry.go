@@ -8,7 +8,11 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
 
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
@@ -18,8 +22,9 @@ import (
 // which of them sign now. The signer-status controller fills it; the approval
 // and signing controllers read it. It is safe for concurrent use.
 type SignerRegistry struct {
-	mu      sync.RWMutex
-	entries map[string]*signerEntry
+	mu          sync.RWMutex
+	entries     map[string]*signerEntry
+	subscribers []chan event.GenericEvent
 }
 
 type signerEntry struct {
@@ -110,12 +115,17 @@ func (r *SignerRegistry) backend(name string, uid types.UID, generation int64, k
 	return backend, err
 }
 
-// setReady records whether name signs now.
+// setReady records whether name signs now, and tells the subscribers when
+// that changed.
 func (r *SignerRegistry) setReady(name string, uid types.UID, ready bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e, ok := r.entries[name]; ok && e.uid == uid {
+		was := e.ready
 		e.ready = ready && e.buildErr == nil && e.backend != nil
+		if e.ready != was {
+			r.notify(name)
+		}
 	}
 }
 
@@ -126,6 +136,34 @@ func (r *SignerRegistry) remove(name string) {
 	if e, ok := r.entries[name]; ok {
 		closeBackend(e.backend)
 		delete(r.entries, name)
+		if e.ready {
+			r.notify(name)
+		}
+	}
+}
+
+// Subscribe returns a channel that receives an event, about the
+// NodeCertificateSigner concerned, whenever a signer starts or stops
+// signing; use it with source.Channel. The status change of the signer
+// object is not enough: after a restart the registry starts empty while the
+// objects already say Ready. Events are dropped while the channel is full,
+// since receivers re-read the whole registry anyway.
+func (r *SignerRegistry) Subscribe() <-chan event.GenericEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan event.GenericEvent, 16)
+	r.subscribers = append(r.subscribers, ch)
+	return ch
+}
+
+// notify tells the subscribers that name changed; the caller holds mu.
+func (r *SignerRegistry) notify(name string) {
+	ev := event.GenericEvent{Object: &v1alpha1.NodeCertificateSigner{ObjectMeta: metav1.ObjectMeta{Name: name}}}
+	for _, ch := range r.subscribers {
+		select {
+		case ch <- ev:
+		default:
+		}
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -20,11 +19,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/policy"
@@ -241,8 +240,7 @@ func (r *SigningReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				c, ok := o.(*certificatesv1.CertificateSigningRequest)
 				return ok && awaitsSigning(c)
 			}))).
-		Watches(&v1alpha1.NodeCertificateSigner{}, handler.EnqueueRequestsFromMapFunc(r.csrsAwaitingSigning),
-			builder.WithPredicates(readinessChanged())).
+		WatchesRawSource(source.Channel(r.Signers.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.csrsAwaitingSigning))).
 		Complete(r); err != nil {
 		return fmt.Errorf("building the csr-signing controller: %w", err)
 	}
@@ -262,31 +260,6 @@ func (r *SigningReconciler) csrsAwaitingSigning(ctx context.Context, _ client.Ob
 		}
 	}
 	return out
-}
-
-// readinessChanged passes signer events that may change which signers sign:
-// creation, deletion and a change of the Ready condition or signer name.
-func readinessChanged() predicate.Predicate {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		oldS, ok1 := e.ObjectOld.(*v1alpha1.NodeCertificateSigner)
-		newS, ok2 := e.ObjectNew.(*v1alpha1.NodeCertificateSigner)
-		if !ok1 || !ok2 {
-			return false
-		}
-		oldReady := meta.FindStatusCondition(oldS.Status.Conditions, v1alpha1.ConditionReady)
-		newReady := meta.FindStatusCondition(newS.Status.Conditions, v1alpha1.ConditionReady)
-		return (oldReady == nil) != (newReady == nil) ||
-			(oldReady != nil && oldReady.Status != newReady.Status) ||
-			signerNameOf(oldS) != signerNameOf(newS) ||
-			!equalCA(oldS.Status.CA, newS.Status.CA)
-	}}
-}
-
-func equalCA(a, b *v1alpha1.CAStatus) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.SHA256Fingerprint == b.SHA256Fingerprint
 }
 
 // signerNameForMetrics names the signer that would sign signerName, for

@@ -368,3 +368,17 @@ func expectEvent(t *testing.T, csrName, reason string) {
 		return false, nil
 	})
 }
+
+// TestARestartedManagerSignsWhatWasApprovedWhileItWasDown restarts the
+// shared manager around an approval. Its signer already says Ready, so no
+// status change announces it: the new manager must still sign.
+func TestARestartedManagerSignsWhatWasApprovedWhileItWasDown(t *testing.T) {
+	ca := startMain(t)
+	stopMain()
+	createServingCSR(t, "while-down", "worker-d")
+	env.ApproveCSR(t, "while-down")
+	stopMain = startSigningManagerWith(t, &mainSigns, mainOptions())
+	if err := waitIssued(t, "while-down")[0].CheckSignatureFrom(ca.Cert); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -219,7 +219,7 @@ func startMain(t *testing.T) *signertest.CA {
 		if err := env.AllowCSRCreation(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		startSigningManagerWith(t, &mainSigns, managerOptions{pkcs11Module: softHSM.module, pkcs11Open: &mainPKCS11Open})
+		stopMain = startSigningManagerWith(t, &mainSigns, mainOptions())
 		mainStarted = true
 		servingCA = signertest.NewCA(t, signertest.ECDSAP384, "nodetrust integration serving CA")
 		createSecretSigner(t, "serving-ca", v1alpha1.KubeletServingSignerName, servingCA)
@@ -229,6 +229,14 @@ func startMain(t *testing.T) *signertest.CA {
 }
 
 var servingCA *signertest.CA
+
+// stopMain stops the shared manager.
+var stopMain = func() {}
+
+// mainOptions are the shared manager's options.
+func mainOptions() managerOptions {
+	return managerOptions{pkcs11Module: softHSM.module, pkcs11Open: &mainPKCS11Open}
+}
 
 func ensureNamespace(t *testing.T, name string) {
 	t.Helper()
