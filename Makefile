@@ -89,8 +89,9 @@ verify: ## Fail when generated code or manifests are stale or go.mod is untidy.
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
+build: ## Build the manager and the kubectl plugin into bin/.
 	go build -trimpath -o bin/manager ./cmd/manager
+	go build -trimpath -o bin/kubectl-nodetrust ./cmd/kubectl-nodetrust
 
 .PHONY: run
 run: ## Run the manager against the current kubeconfig (leader election off).
