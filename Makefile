@@ -102,8 +102,8 @@ docker-build: ## Build the manager image.
 	$(CONTAINER_TOOL) build -t $(IMG) .
 
 .PHONY: demo
-demo: ## Show nodetrust at work on a local control plane with real kubelets.
-	@echo "make demo: not yet available (it arrives with the end-to-end suite)"
+demo: control-plane ## Show nodetrust at work: a real kubelet joins, nodetrust approves and signs, kube-apiserver verifies it (needs root).
+	go test -count=1 -v -run 'TestAKubeletJoins' ./test/e2e/
 
 ##@ Deployment
 

@@ -66,6 +66,10 @@ type RecordReconciler struct {
 	// Signers holds nodetrust's signers, to tell their certificates from
 	// other signers'. Nil means every certificate is external.
 	Signers *SignerRegistry
+	// Clock and Retention skip certificates whose record the garbage
+	// collector would delete at once (expired longer than Retention ago).
+	Clock     clock.PassiveClock
+	Retention time.Duration
 }
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch
@@ -85,6 +89,9 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	if err != nil {
 		// Nothing to record, and retrying cannot help: the certificate never changes.
 		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("CSR %s carries a certificate that does not parse: %w", csr.Name, err))
+	}
+	if r.Clock != nil && r.Clock.Now().After(certs[0].NotAfter.Add(r.Retention)) {
+		return reconcile.Result{}, nil
 	}
 	record := newRecord(csr, certs[0])
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: record.Name}, &v1alpha1.NodeCertificate{}); err == nil {

@@ -12,6 +12,7 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -89,6 +90,19 @@ func TestRecordsAreDeletedARetentionAfterExpiry(t *testing.T) {
 	}
 }
 
+func TestCertificatesExpiredBeyondRetentionAreNotRecorded(t *testing.T) {
+	startManager(t)
+	spec := clientCSR("long-expired", "system:node:expired-1")
+	createCSR(t, spec, "bob")
+	env.ApproveCSR(t, spec.name)
+	leaf := signExternallyUntil(t, spec.name, time.Now().Add(-recordRetention-time.Hour))
+	time.Sleep(2 * time.Second)
+	err := env.Client.Get(context.Background(), client.ObjectKey{Name: controllers.RecordName(v1alpha1.CertificateClient, leaf)}, &v1alpha1.NodeCertificate{})
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("a certificate expired beyond the retention was recorded (err %v); the collector would delete it at once", err)
+	}
+}
+
 func TestRecordsCannotBeEdited(t *testing.T) {
 	startManager(t)
 	ctx := context.Background()
@@ -148,6 +162,12 @@ var externalCA *signertest.CA
 // an admin through /status.
 func signExternally(t *testing.T, name string) *x509.Certificate {
 	t.Helper()
+	return signExternallyUntil(t, name, time.Now().Add(24*time.Hour))
+}
+
+// signExternallyUntil is signExternally with a certificate valid until notAfter.
+func signExternallyUntil(t *testing.T, name string, notAfter time.Time) *x509.Certificate {
+	t.Helper()
 	ctx := context.Background()
 	if externalCA == nil {
 		externalCA = signertest.NewCA(t, signertest.ECDSAP256, "external signer")
@@ -164,7 +184,7 @@ func signExternally(t *testing.T, name string) *x509.Certificate {
 	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: req.Subject.CommonName, Organization: req.Subject.Organization},
-		NotBefore:    time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour),
+		NotBefore:    notAfter.Add(-48 * time.Hour), NotAfter: notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}, externalCA.Cert, req.PublicKey, externalCA.Key)

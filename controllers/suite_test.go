@@ -100,7 +100,8 @@ func startManager(t *testing.T) {
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: signers}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: signers,
+		Clock: clock.RealClock{}, Retention: recordRetention}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	if err := (&controllers.RecordGCReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Retention: recordRetention}).SetupWithManager(mgr); err != nil {

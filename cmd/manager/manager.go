@@ -112,7 +112,8 @@ func setupControllers(mgr ctrl.Manager, o *options) error {
 	if err := signing.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the signing controller: %w", err)
 	}
-	records := &controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: registry}
+	records := &controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: registry,
+		Clock: clock.RealClock{}, Retention: o.RecordRetention}
 	if err := records.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the record controller: %w", err)
 	}

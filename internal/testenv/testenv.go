@@ -78,34 +78,7 @@ func NewScheme() *k8sruntime.Scheme {
 // config/crd/bases. Extra API-server flags may be given as "--name=value"
 // pairs in apiServerArgs.
 func Start(apiServerArgs ...string) (*Env, error) {
-	assets, err := AssetsDir()
-	if err != nil {
-		return nil, err
-	}
-	scheme := NewScheme()
-	env := &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
-		CRDDirectoryPaths:        []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing:    true,
-		Scheme:                   scheme,
-		ControlPlaneStartTimeout: 2 * time.Minute,
-		ControlPlaneStopTimeout:  time.Minute,
-	}
-	apiServer := env.ControlPlane.GetAPIServer()
-	for _, a := range apiServerArgs {
-		name, value, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		apiServer.Configure().Append(name, value)
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		return nil, fmt.Errorf("starting envtest: %w", err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		_ = env.Stop()
-		return nil, fmt.Errorf("creating admin client: %w", err)
-	}
-	return &Env{env: env, Config: cfg, Client: c, Scheme: scheme, AssetsDir: assets}, nil
+	return StartWith(Options{APIServerArgs: apiServerArgs})
 }
 
 // Stop stops the control plane.

@@ -116,7 +116,8 @@ func startManager(b *testing.B, records bool) func() {
 	}
 	if records {
 		reconcilers = append(reconcilers,
-			&controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: registry},
+			&controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: registry,
+				Clock: clock.RealClock{}, Retention: time.Hour},
 			&controllers.RecordGCReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Retention: time.Hour})
 	}
 	for _, r := range reconcilers {
