@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -31,6 +33,7 @@ import (
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
+	"github.com/nodetrust/nodetrust/pkg/audit"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 )
@@ -216,7 +219,56 @@ func TestAKubeletJoinsAndTheAPIServerVerifiesItsNodetrustSignedServingCertificat
 	if !strings.Contains(configz, `"serverTLSBootstrap":true`) {
 		t.Fatalf("the kubelet's /configz does not show serverTLSBootstrap: %s", configz)
 	}
+	checkAudit(t, cl, dir, clientCert, servingCert)
 	running()
+}
+
+// checkAudit runs the real kubectl-nodetrust binary against the cluster:
+// the manager has recorded both certificates, with who approved and who
+// signed each, and the audit finds nothing wrong with the node.
+func checkAudit(t *testing.T, cl *cluster, dir string, clientCert, servingCert *x509.Certificate) {
+	t.Helper()
+	bin := filepath.Join(dir, "kubectl-nodetrust")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-nodetrust")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the plugin: %v\n%s", err, out)
+	}
+	kubeconfig, err := testenv.Kubeconfig(dir, cl.env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report audit.Report
+	testenv.WaitFor(t, waitTimeout, "both certificates of "+nodeName+" in the audit", func(context.Context) (bool, error) {
+		out, err := exec.Command(bin, "audit", "--kubeconfig", kubeconfig, "-o", "json").Output()
+		if err != nil {
+			return false, fmt.Errorf("kubectl-nodetrust audit: %w", err)
+		}
+		if err := json.Unmarshal(out, &report); err != nil {
+			t.Fatalf("the audit's JSON does not parse: %v\n%s", err, out)
+		}
+		return len(report.Nodes) == 1 && report.Nodes[0].Client != nil && report.Nodes[0].Serving != nil, nil
+	})
+	n := report.Nodes[0]
+	switch {
+	case n.Name != nodeName || !n.Exists:
+		t.Errorf("the audit reports node %q (exists %v)", n.Name, n.Exists)
+	case n.Client.SerialNumber != clientCert.SerialNumber.Text(16) || n.Serving.SerialNumber != servingCert.SerialNumber.Text(16):
+		t.Errorf("the audit's current certificates are %s and %s, not the issued ones", n.Client.SerialNumber, n.Serving.SerialNumber)
+	case n.Client.Approval.By != v1alpha1.ActorNodetrust || n.Client.Approval.Policy != "e2e-join" || n.Client.Issuance.By != v1alpha1.ActorExternal:
+		t.Errorf("client certificate: approval %+v, issuance %+v; want nodetrust's e2e-join and kube-controller-manager", n.Client.Approval, n.Client.Issuance)
+	case n.Serving.Approval.By != v1alpha1.ActorNodetrust || n.Serving.Approval.Policy != "e2e-serving" ||
+		n.Serving.Issuance.By != v1alpha1.ActorNodetrust || n.Serving.Issuance.Signer != signerObject:
+		t.Errorf("serving certificate: approval %+v, issuance %+v; want nodetrust's e2e-serving and signer %s", n.Serving.Approval, n.Serving.Issuance, signerObject)
+	}
+	if len(report.Anomalies) > 0 {
+		t.Errorf("the audit finds anomalies on a healthy node: %+v", report.Anomalies)
+	}
+	table, err := exec.Command(bin, "audit", "--kubeconfig", kubeconfig).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl-nodetrust audit: %v\n%s", err, table)
+	}
+	t.Logf("kubectl nodetrust audit:\n%s", table)
 }
 
 func create(t *testing.T, cl *cluster, obj client.Object) {
