@@ -165,7 +165,7 @@ func (r *ApprovalReconciler) checkFlood(ctx context.Context, csr *certificatesv1
 
 func pendingCSR(c *certificatesv1.CertificateSigningRequest) policy.PendingCSR {
 	return policy.PendingCSR{Name: c.Name, Created: c.CreationTimestamp.Time, SignerName: c.Spec.SignerName,
-		CommonName: policy.CommonNameOf(c.Spec.Request)}
+		Request: c.Spec.Request}
 }
 
 // clusterIdentity reads the API server's Service IPs from the default/kubernetes Service.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/pem"
 	"fmt"
 	"slices"
@@ -114,7 +115,10 @@ func TestCheckFlood(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			before := slices.Clone(tc.pending)
 			got, flooded := CheckFlood(tc.self, tc.pending, tc.maxPending)
-			if !slices.Equal(tc.pending, before) {
+			if !slices.EqualFunc(tc.pending, before, func(a, b PendingCSR) bool {
+				return a.Name == b.Name && a.Created.Equal(b.Created) && a.SignerName == b.SignerName &&
+					a.CommonName == b.CommonName && bytes.Equal(a.Request, b.Request)
+			}) {
 				t.Errorf("CheckFlood modified its pending argument")
 			}
 			if tc.wantReason == "" {
@@ -175,6 +179,43 @@ func TestCommonNameOf(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := CommonNameOf(tc.in); got != tc.want {
 				t.Errorf("CommonNameOf() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckFloodReadsCommonNamesFromRequests(t *testing.T) {
+	pemFor := func(cn string) []byte {
+		return buildCSR(t, withCN(cn)).Spec.Request
+	}
+	older := PendingCSR{Name: "older", Created: bNow.Add(-time.Hour), SignerName: KubeletClientSignerName, Request: pemFor("system:node:a")}
+	newer := PendingCSR{Name: "newer", Created: bNow, SignerName: KubeletClientSignerName, Request: pemFor("system:node:a")}
+	other := PendingCSR{Name: "other", Created: bNow, SignerName: KubeletClientSignerName, Request: pemFor("system:node:b")}
+	if d, flooded := CheckFlood(older, []PendingCSR{older, newer}, 10); !flooded || d.Reason != ReasonSuperseded {
+		t.Fatalf("a newer request with the same CN in its PEM did not supersede: %+v", d)
+	}
+	if _, flooded := CheckFlood(older, []PendingCSR{older, other}, 10); flooded {
+		t.Fatal("a newer request with another CN in its PEM superseded")
+	}
+}
+
+// BenchmarkCheckFlood decides one request of a requester with 100 pending
+// requests, given as PEM as the controller passes them: the newest request
+// needs no CN parse, the oldest one needs the CNs of the newer ones.
+func BenchmarkCheckFlood(b *testing.B) {
+	pending := make([]PendingCSR, 100)
+	for i := range pending {
+		pending[i] = PendingCSR{Name: fmt.Sprintf("csr-%03d", i), Created: bNow.Add(time.Duration(i) * time.Second),
+			SignerName: KubeletClientSignerName, Request: buildCSR(b, withCN(fmt.Sprintf("system:node:n-%03d", i))).Spec.Request}
+	}
+	for _, tc := range []struct {
+		name string
+		self PendingCSR
+	}{{"self newest", pending[len(pending)-1]}, {"self oldest", pending[0]}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				CheckFlood(tc.self, pending, 100)
 			}
 		})
 	}
