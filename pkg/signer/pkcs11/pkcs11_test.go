@@ -22,6 +22,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
+	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11/softhsmtest"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 )
 
@@ -421,7 +422,7 @@ func TestADeletedTokenFailsCheck(t *testing.T) {
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
-	if err := softhsm2Util("--delete-token", "--token", doomed); err != nil {
+	if err := softhsmtest.Util("--delete-token", "--token", doomed); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Check(ctx); err == nil {

@@ -3,14 +3,11 @@
 package pkcs11_test
 
 import (
-	"bytes"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -21,6 +18,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
+	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11/softhsmtest"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 )
 
@@ -61,53 +59,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// setUpSoftHSM finds SoftHSM2, points it at a fresh token directory through
-// SOFTHSM2_CONF (read when the module is initialised, so before any test
-// opens it) and creates the tokens.
+// setUpSoftHSM points SoftHSM2 at a fresh token directory and creates the
+// tokens, before any test opens the module.
 func setUpSoftHSM() (dir, module string, err error) {
-	script := filepath.Join("..", "..", "..", "hack", "softhsm.sh")
-	var stderr bytes.Buffer
-	cmd := exec.Command("bash", script, "--print-module")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	h, err := softhsmtest.Setup(filepath.Join("..", "..", "..", "hack", "softhsm.sh"))
 	if err != nil {
-		return "", "", fmt.Errorf("%s --print-module: %w: %s", script, err, strings.TrimSpace(stderr.String()))
-	}
-	// The Signers load the module by its real path; so must the tests'
-	// own crypto11 contexts, or crypto11 would initialise it twice.
-	if module, err = filepath.EvalSymlinks(strings.TrimSpace(string(out))); err != nil {
 		return "", "", err
-	}
-	if _, err := exec.LookPath("softhsm2-util"); err != nil {
-		return "", "", fmt.Errorf("softhsm2-util: %w", err)
-	}
-	if dir, err = os.MkdirTemp("", "nodetrust-softhsm-"); err != nil {
-		return "", "", err
-	}
-	tokens := filepath.Join(dir, "tokens")
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		return dir, "", err
-	}
-	confText := "directories.tokendir = " + tokens + "\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n"
-	if err := os.WriteFile(conf, []byte(confText), 0o600); err != nil {
-		return dir, "", err
-	}
-	if err := os.Setenv("SOFTHSM2_CONF", conf); err != nil {
-		return dir, "", err
 	}
 	for _, label := range []string{mainToken, otherToken, pinToken} {
 		if err := initToken(label); err != nil {
-			return dir, "", err
+			return h.Dir, "", err
 		}
 	}
-	return dir, module, nil
+	return h.Dir, h.Module, nil
 }
 
 // initToken creates a token. The module sees it once it is initialised
 // next: at once when no Signer or other context has it open.
 func initToken(label string) error {
-	return softhsm2Util("--init-token", "--free", "--label", label, "--pin", userPIN, "--so-pin", soPIN)
+	return softhsmtest.InitToken(label, userPIN, soPIN)
 }
 
 // newToken creates a token for t alone. It must be called while no Signer
@@ -120,14 +90,6 @@ func newToken(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return label
-}
-
-func softhsm2Util(args ...string) error {
-	out, err := exec.Command("softhsm2-util", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("softhsm2-util %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 // needSoftHSM skips t in -short mode and fails it when SoftHSM2 is not set
@@ -176,17 +138,11 @@ func admin(t testing.TB, token string, fn func(*crypto11.Context) error) {
 // creates its public key object unless noPublic.
 func importKey(t testing.TB, ref keyRef, keyPEM []byte, noPublic bool) {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "key.pem")
-	if err := os.WriteFile(file, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"--import", file, "--token", ref.token, "--label", ref.label, "--id", hex.EncodeToString(ref.id), "--pin", userPIN}
+	var extra []string
 	if noPublic {
-		args = append(args, "--no-public-key")
+		extra = append(extra, "--no-public-key")
 	}
-	if err := softhsm2Util(args...); err != nil {
-		t.Fatal(err)
-	}
+	softhsmtest.ImportKey(t, ref.token, userPIN, ref.label, ref.id, keyPEM, extra...)
 }
 
 // importCert stores cert in the token under ref's label and ID.

@@ -1,16 +1,12 @@
 package signing_test
 
 import (
-	"bytes"
-	"encoding/hex"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/nodetrust/nodetrust/internal/testenv"
+	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11/softhsmtest"
 )
 
 // The SoftHSM2 token TestMain creates for the PKCS#11 signer test. SoftHSM2
@@ -51,39 +47,14 @@ func tearDownSoftHSM() {
 }
 
 func setUpSoftHSMDir() (dir, module string, err error) {
-	script := filepath.Join(testenv.RepoRoot(), "hack", "softhsm.sh")
-	var stderr bytes.Buffer
-	cmd := exec.Command("bash", script, "--print-module")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	h, err := softhsmtest.Setup(filepath.Join(testenv.RepoRoot(), "hack", "softhsm.sh"))
 	if err != nil {
-		return "", "", fmt.Errorf("%s --print-module: %w: %s", script, err, strings.TrimSpace(stderr.String()))
-	}
-	if module, err = filepath.EvalSymlinks(strings.TrimSpace(string(out))); err != nil {
 		return "", "", err
 	}
-	if _, err := exec.LookPath("softhsm2-util"); err != nil {
-		return "", "", fmt.Errorf("softhsm2-util: %w", err)
+	if err := softhsmtest.InitToken(hsmToken, hsmUserPIN, hsmSOPIN); err != nil {
+		return h.Dir, "", err
 	}
-	if dir, err = os.MkdirTemp("", "nodetrust-it-softhsm-"); err != nil {
-		return "", "", err
-	}
-	tokens := filepath.Join(dir, "tokens")
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		return dir, "", err
-	}
-	confText := "directories.tokendir = " + tokens + "\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n"
-	if err := os.WriteFile(conf, []byte(confText), 0o600); err != nil {
-		return dir, "", err
-	}
-	if err := os.Setenv("SOFTHSM2_CONF", conf); err != nil {
-		return dir, "", err
-	}
-	if err := softhsm2Util("--init-token", "--free", "--label", hsmToken, "--pin", hsmUserPIN, "--so-pin", hsmSOPIN); err != nil {
-		return dir, "", err
-	}
-	return dir, module, nil
+	return h.Dir, h.Module, nil
 }
 
 // needSoftHSM fails t when SoftHSM2 is not set up, pointing at the script
@@ -100,24 +71,9 @@ func needSoftHSM(t testing.TB) string {
 	return softHSM.module
 }
 
-func softhsm2Util(args ...string) error {
-	out, err := exec.Command("softhsm2-util", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("softhsm2-util %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
 // importKey imports the PKCS#8 PEM key into the token with softhsm2-util,
 // which also creates its public key object, as an operator would.
 func importKey(t testing.TB, label string, id, keyPEM []byte) {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "key.pem")
-	if err := os.WriteFile(file, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := softhsm2Util("--import", file, "--token", hsmToken, "--label", label, "--id", hex.EncodeToString(id),
-		"--pin", hsmUserPIN); err != nil {
-		t.Fatal(err)
-	}
+	softhsmtest.ImportKey(t, hsmToken, hsmUserPIN, label, id, keyPEM)
 }
