@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -70,7 +71,22 @@ type RecordReconciler struct {
 	// collector would delete at once (expired longer than Retention ago).
 	Clock     clock.PassiveClock
 	Retention time.Duration
+	// YieldFor is how long recording a certificate may wait while kubelet
+	// CSRs are waiting for a decision or a certificate: approvals and
+	// signatures go first, records follow once the API server is quiet or
+	// this long after the approval. Zero records at once.
+	YieldFor time.Duration
+
+	busyMu sync.Mutex
+	busyAt time.Time
+	busy   bool
 }
+
+// DefaultRecordYield is the YieldFor the manager uses.
+const DefaultRecordYield = 30 * time.Second
+
+// recordYieldInterval is how often a yielding record looks again.
+const recordYieldInterval = time.Second
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nodetrust.io,resources=nodecertificates,verbs=get;list;watch;create;delete
@@ -99,6 +115,9 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	} else if !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, fmt.Errorf("reading record %s: %w", record.Name, err)
 	}
+	if yield, err := r.shouldYield(ctx, record); err != nil || yield {
+		return reconcile.Result{RequeueAfter: recordYieldInterval}, err
+	}
 	if r.Signers != nil {
 		if name, ok := r.Signers.issuerOf(ctx, certs[0]); ok {
 			record.Spec.Issuance = v1alpha1.Issuance{By: v1alpha1.ActorNodetrust, Signer: name}
@@ -121,6 +140,44 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		strings.ToLower(string(record.Spec.Kind)), record.Spec.SerialNumber,
 		record.Spec.NotAfter.UTC().Format(time.RFC3339), csr.Name, approvedByText(record.Spec.Approval))
 	return reconcile.Result{}, nil
+}
+
+// shouldYield reports whether recording should wait: kubelet CSRs are
+// waiting for a decision or a certificate, and the approval of this one is
+// younger than YieldFor.
+func (r *RecordReconciler) shouldYield(ctx context.Context, record *v1alpha1.NodeCertificate) (bool, error) {
+	if r.YieldFor <= 0 || r.Clock == nil || record.Spec.Approval.Time == nil ||
+		r.Clock.Since(record.Spec.Approval.Time.Time) >= r.YieldFor {
+		return false, nil
+	}
+	// One look at the CSRs serves every record for a while: a backlog of
+	// records must not cost a listing each.
+	r.busyMu.Lock()
+	defer r.busyMu.Unlock()
+	if r.Clock.Since(r.busyAt) < recordYieldInterval/2 {
+		return r.busy, nil
+	}
+	busy, err := r.csrsInFlight(ctx)
+	if err != nil {
+		return false, err
+	}
+	r.busy, r.busyAt = busy, r.Clock.Now()
+	return busy, nil
+}
+
+// csrsInFlight reports whether kubelet CSRs wait for nodetrust or a signer.
+func (r *RecordReconciler) csrsInFlight(ctx context.Context) (bool, error) {
+	var list certificatesv1.CertificateSigningRequestList
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return false, fmt.Errorf("listing CSRs: %w", err)
+	}
+	for i := range list.Items {
+		c := &list.Items[i]
+		if isKubeletSigner(c.Spec.SignerName) && (awaitsSigning(c) || (!isFinished(c) && c.Labels[LabelReview] != "required")) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func approvedByText(a v1alpha1.Approval) string {

@@ -101,7 +101,7 @@ func startManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := (&controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: signers,
-		Clock: clock.RealClock{}, Retention: recordRetention}).SetupWithManager(mgr); err != nil {
+		Clock: clock.RealClock{}, Retention: recordRetention, YieldFor: 2 * time.Second}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	if err := (&controllers.RecordGCReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Retention: recordRetention}).SetupWithManager(mgr); err != nil {

@@ -113,7 +113,7 @@ func setupControllers(mgr ctrl.Manager, o *options) error {
 		return fmt.Errorf("setting up the signing controller: %w", err)
 	}
 	records := &controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: registry,
-		Clock: clock.RealClock{}, Retention: o.RecordRetention}
+		Clock: clock.RealClock{}, Retention: o.RecordRetention, YieldFor: controllers.DefaultRecordYield}
 	if err := records.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the record controller: %w", err)
 	}

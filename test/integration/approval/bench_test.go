@@ -117,7 +117,7 @@ func startManager(b *testing.B, records bool) func() {
 	if records {
 		reconcilers = append(reconcilers,
 			&controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: registry,
-				Clock: clock.RealClock{}, Retention: time.Hour},
+				Clock: clock.RealClock{}, Retention: time.Hour, YieldFor: controllers.DefaultRecordYield},
 			&controllers.RecordGCReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Retention: time.Hour})
 	}
 	for _, r := range reconcilers {
