@@ -77,9 +77,9 @@ type RecordReconciler struct {
 	// this long after the approval. Zero records at once.
 	YieldFor time.Duration
 
-	busyMu sync.Mutex
-	busyAt time.Time
-	busy   bool
+	busyMu     sync.Mutex
+	checkedAt  time.Time // when the CSRs were last looked at
+	lastBusyAt time.Time // when CSRs were last seen in flight
 }
 
 // DefaultRecordYield is the YieldFor the manager uses.
@@ -151,18 +151,21 @@ func (r *RecordReconciler) shouldYield(ctx context.Context, record *v1alpha1.Nod
 		return false, nil
 	}
 	// One look at the CSRs serves every record for a while: a backlog of
-	// records must not cost a listing each.
+	// records must not cost a listing each. Records wait for a whole
+	// interval of quiet, not for the gaps between two requests.
 	r.busyMu.Lock()
 	defer r.busyMu.Unlock()
-	if r.Clock.Since(r.busyAt) < recordYieldInterval/2 {
-		return r.busy, nil
+	if r.Clock.Since(r.checkedAt) >= recordYieldInterval/4 {
+		busy, err := r.csrsInFlight(ctx)
+		if err != nil {
+			return false, err
+		}
+		r.checkedAt = r.Clock.Now()
+		if busy {
+			r.lastBusyAt = r.checkedAt
+		}
 	}
-	busy, err := r.csrsInFlight(ctx)
-	if err != nil {
-		return false, err
-	}
-	r.busy, r.busyAt = busy, r.Clock.Now()
-	return busy, nil
+	return !r.lastBusyAt.IsZero() && r.Clock.Since(r.lastBusyAt) < recordYieldInterval, nil
 }
 
 // csrsInFlight reports whether kubelet CSRs wait for nodetrust or a signer.
