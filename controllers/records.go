@@ -88,6 +88,11 @@ const DefaultRecordYield = 30 * time.Second
 // recordYieldInterval is how often a yielding record looks again.
 const recordYieldInterval = time.Second
 
+// recordQuietFor is how long kubelet CSRs must have been quiet before a
+// record is written. API timestamps have a resolution of one second, hence
+// two.
+const recordQuietFor = 2 * time.Second
+
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nodetrust.io,resources=nodecertificates,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -142,45 +147,57 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	return reconcile.Result{}, nil
 }
 
-// shouldYield reports whether recording should wait: kubelet CSRs are
-// waiting for a decision or a certificate, and the approval of this one is
-// younger than YieldFor.
+// shouldYield reports whether recording should wait: kubelet CSRs are in
+// flight (waiting for a decision or a certificate) or were created or
+// decided within recordQuietFor, and the approval of this one is younger
+// than YieldFor.
 func (r *RecordReconciler) shouldYield(ctx context.Context, record *v1alpha1.NodeCertificate) (bool, error) {
 	if r.YieldFor <= 0 || r.Clock == nil || record.Spec.Approval.Time == nil ||
 		r.Clock.Since(record.Spec.Approval.Time.Time) >= r.YieldFor {
 		return false, nil
 	}
 	// One look at the CSRs serves every record for a while: a backlog of
-	// records must not cost a listing each. Records wait for a whole
-	// interval of quiet, not for the gaps between two requests.
+	// records must not cost a listing each.
 	r.busyMu.Lock()
 	defer r.busyMu.Unlock()
 	if r.Clock.Since(r.checkedAt) >= recordYieldInterval/4 {
-		busy, err := r.csrsInFlight(ctx)
+		last, err := r.lastActivity(ctx)
 		if err != nil {
 			return false, err
 		}
-		r.checkedAt = r.Clock.Now()
-		if busy {
-			r.lastBusyAt = r.checkedAt
-		}
+		r.checkedAt, r.lastBusyAt = r.Clock.Now(), last
 	}
-	return !r.lastBusyAt.IsZero() && r.Clock.Since(r.lastBusyAt) < recordYieldInterval, nil
+	return r.Clock.Since(r.lastBusyAt) < recordQuietFor, nil
 }
 
-// csrsInFlight reports whether kubelet CSRs wait for nodetrust or a signer.
-func (r *RecordReconciler) csrsInFlight(ctx context.Context) (bool, error) {
+// lastActivity returns when kubelet CSRs last kept the approval path busy:
+// now, when some wait for a decision or a certificate; otherwise the latest
+// creation or condition update among them. Sampling "in flight" alone would
+// see only the gaps, since records are written right after a signature.
+func (r *RecordReconciler) lastActivity(ctx context.Context) (time.Time, error) {
 	var list certificatesv1.CertificateSigningRequestList
 	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		return false, fmt.Errorf("listing CSRs: %w", err)
+		return time.Time{}, fmt.Errorf("listing CSRs: %w", err)
 	}
+	var last time.Time
 	for i := range list.Items {
 		c := &list.Items[i]
-		if isKubeletSigner(c.Spec.SignerName) && (awaitsSigning(c) || (!isFinished(c) && c.Labels[LabelReview] != "required")) {
-			return true, nil
+		if !isKubeletSigner(c.Spec.SignerName) {
+			continue
+		}
+		if awaitsSigning(c) || (!isFinished(c) && c.Labels[LabelReview] != "required") {
+			return r.Clock.Now(), nil
+		}
+		if t := c.CreationTimestamp.Time; t.After(last) {
+			last = t
+		}
+		for _, cond := range c.Status.Conditions {
+			if t := cond.LastUpdateTime.Time; t.After(last) {
+				last = t
+			}
 		}
 	}
-	return false, nil
+	return last, nil
 }
 
 func approvedByText(a v1alpha1.Approval) string {

@@ -30,6 +30,13 @@ func TestRecordsYieldToCSRsInFlight(t *testing.T) {
 	issued := metricsCSR("issued", policy.KubeletServingSignerName, "system:node:d", node, nil, certificatesv1.CertificateApproved)
 	issued.Status.Certificate = []byte("x")
 	other := metricsCSR("other", "example.com/signer", "alice", nil, nil)
+	justIssued := metricsCSR("just-issued", policy.KubeletServingSignerName, "system:node:e", node, nil, certificatesv1.CertificateApproved)
+	justIssued.Status.Certificate = []byte("x")
+	justIssued.Status.Conditions[0].LastUpdateTime = metav1.NewTime(now.Add(-300 * time.Millisecond))
+	longIssued := justIssued.DeepCopy()
+	longIssued.Name = "long-issued"
+	longIssued.CreationTimestamp = metav1.NewTime(now.Add(-time.Hour))
+	longIssued.Status.Conditions[0].LastUpdateTime = metav1.NewTime(now.Add(-time.Hour))
 	approvedAt := func(ago time.Duration) *v1alpha1.NodeCertificate {
 		return &v1alpha1.NodeCertificate{Spec: v1alpha1.NodeCertificateSpec{Approval: v1alpha1.Approval{Time: &metav1.Time{Time: now.Add(-ago)}}}}
 	}
@@ -45,6 +52,10 @@ func TestRecordsYieldToCSRsInFlight(t *testing.T) {
 			objects: []client.Object{awaiting}, record: approvedAt(time.Second), yieldFor: 30 * time.Second, want: true},
 		"CSRs waiting for a person, issued CSRs and other signers do not hold records back": {
 			objects: []client.Object{inReview, issued, other}, record: approvedAt(time.Second), yieldFor: 30 * time.Second},
+		"a kubelet CSR decided a moment ago holds records back": {
+			objects: []client.Object{justIssued}, record: approvedAt(time.Second), yieldFor: 30 * time.Second, want: true},
+		"kubelet CSRs decided long ago do not": {
+			objects: []client.Object{longIssued}, record: approvedAt(time.Second), yieldFor: 30 * time.Second},
 		"an approval older than the yield is recorded whatever is in flight": {
 			objects: []client.Object{pending}, record: approvedAt(time.Minute), yieldFor: 30 * time.Second},
 		"no yield records at once": {
