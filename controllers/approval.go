@@ -106,8 +106,7 @@ func (r *ApprovalReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		return reconcile.Result{}, err
 	}
 	logDecision(ctx, csr, request, decision)
-	observeDecision(request, decision, r.Clock.Now())
-	return r.apply(ctx, csr, decision)
+	return r.apply(ctx, csr, request, decision)
 }
 
 // decide gathers the facts from the cache and asks the policy engine.
@@ -174,7 +173,7 @@ func (r *ApprovalReconciler) clusterIdentity(ctx context.Context) (policy.Cluste
 }
 
 // apply makes the one write a decision calls for and records an Event.
-func (r *ApprovalReconciler) apply(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, d policy.Decision) (reconcile.Result, error) {
+func (r *ApprovalReconciler) apply(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, request *policy.Request, d policy.Decision) (reconcile.Result, error) {
 	note := eventNote(d)
 	switch d.Result {
 	case policy.Approve, policy.Deny:
@@ -195,6 +194,7 @@ func (r *ApprovalReconciler) apply(ctx context.Context, csr *certificatesv1.Cert
 			}
 			return reconcile.Result{}, fmt.Errorf("writing the %s condition: %w", condType, err)
 		}
+		observeDecision(request, d, r.Clock.Now())
 		r.Recorder.Eventf(csr, nil, eventType, event, "Decide", "%s", note)
 	case policy.Review:
 		if csr.Labels[LabelReview] == "required" && csr.Annotations[AnnotationReviewReason] == d.Reason &&
@@ -213,6 +213,7 @@ func (r *ApprovalReconciler) apply(ctx context.Context, csr *certificatesv1.Cert
 			}
 			return reconcile.Result{}, fmt.Errorf("marking the CSR for review: %w", err)
 		}
+		observeDecision(request, d, r.Clock.Now())
 		r.Recorder.Eventf(csr, nil, corev1.EventTypeNormal, EventReviewRequired, "Decide", "%s", note)
 	case policy.NoOpinion:
 		switch d.Reason {

@@ -25,7 +25,7 @@ var latencyBuckets = []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 360
 var (
 	decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: "csr", Name: "decisions_total",
-		Help: "Decisions the approval controller wrote or made, by signer name, request kind, decision and reason.",
+		Help: "Decisions the approval controller wrote (Approve, Deny, Review), once per CSR, by signer name, request kind, decision and reason.",
 	}, []string{"signer_name", "kind", "decision", "reason"})
 	decisionLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: metricsNamespace, Subsystem: "csr", Name: "decision_duration_seconds",
@@ -80,7 +80,9 @@ func RegisterMetrics(reg prometheus.Registerer, reader client.Reader, perNode bo
 	return nil
 }
 
-// observeDecision counts a decision and, for approvals and denials, its latency.
+// observeDecision counts a decision that was written and, for approvals and
+// denials, its latency. Decisions that write nothing (NoOpinion, a review
+// already recorded) are not counted: a waiting CSR is evaluated many times.
 func observeDecision(request *policy.Request, d policy.Decision, now time.Time) {
 	decisions.WithLabelValues(request.SignerName, string(request.Kind), string(d.Result), d.Reason).Inc()
 	if (d.Result == policy.Approve || d.Result == policy.Deny) && !request.Created.IsZero() {

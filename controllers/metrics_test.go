@@ -103,3 +103,24 @@ nodetrust_signer_ready{signer="ca",signer_name="kubernetes.io/kubelet-serving"} 
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestObserveDecision(t *testing.T) {
+	now := time.Now()
+	req := &policy.Request{SignerName: policy.KubeletServingSignerName, Kind: v1alpha1.KindServing, Created: now.Add(-2 * time.Second)}
+	approve := policy.Decision{Result: policy.Approve, Reason: policy.ReasonAutoApproved}
+	review := policy.Decision{Result: policy.Review, Reason: policy.ReasonPolicyRequiresReview}
+	counter := decisions.WithLabelValues(req.SignerName, string(req.Kind), string(policy.Approve), policy.ReasonAutoApproved)
+	before := testutil.ToFloat64(counter)
+	histBefore := testutil.CollectAndCount(decisionLatency)
+	observeDecision(req, approve, now)
+	observeDecision(req, review, now)
+	if got := testutil.ToFloat64(counter) - before; got != 1 {
+		t.Fatalf("the approval was counted %v times", got)
+	}
+	if got := testutil.ToFloat64(decisions.WithLabelValues(req.SignerName, string(req.Kind), string(policy.Review), policy.ReasonPolicyRequiresReview)); got < 1 {
+		t.Fatal("the review was not counted")
+	}
+	if testutil.CollectAndCount(decisionLatency) < max(histBefore, 1) {
+		t.Fatal("the approval's latency was not observed")
+	}
+}
