@@ -31,6 +31,7 @@ const (
 	csrReasonTrailingData               = "TrailingData"
 	csrReasonMalformedRequest           = "MalformedRequest"
 	csrReasonInvalidSignature           = "InvalidSignature"
+	csrReasonWeakSignature              = "WeakSignature"
 	csrReasonSubjectMultiValuedRDN      = "SubjectMultiValuedRDN"
 	csrReasonSubjectUnexpectedAttribute = "SubjectUnexpectedAttribute"
 	csrReasonSubjectMultipleCommonNames = "SubjectMultipleCommonNames"
@@ -226,7 +227,12 @@ func ParseCSR(pemBytes []byte) (*ParsedCSR, Violations) {
 	key, keyViolations := csrReadKey(csr.PublicKey, raw.PublicKey.Algorithm.Algorithm)
 	parsed.Key = key
 	vs = append(vs, keyViolations...)
-	if len(keyViolations) == 0 && csr.CheckSignature() != nil {
+	switch {
+	case len(keyViolations) > 0:
+	case weakSignatureAlgorithms[csr.SignatureAlgorithm]:
+		vs = append(vs, csrViolation(csrReasonWeakSignature,
+			"the request is signed with %s; kubelets sign with SHA-256 or better", csr.SignatureAlgorithm))
+	case csr.CheckSignature() != nil:
 		vs = append(vs, csrViolation(csrReasonInvalidSignature,
 			"the request signature does not verify with its public key"))
 	}
@@ -235,6 +241,12 @@ func ParseCSR(pemBytes []byte) (*ParsedCSR, Violations) {
 		return nil, vs
 	}
 	return parsed, nil
+}
+
+// weakSignatureAlgorithms are refused: SHA-1 and MD5 signatures prove little.
+var weakSignatureAlgorithms = map[x509.SignatureAlgorithm]bool{
+	x509.MD2WithRSA: true, x509.MD5WithRSA: true, x509.SHA1WithRSA: true,
+	x509.DSAWithSHA1: true, x509.DSAWithSHA256: true, x509.ECDSAWithSHA1: true,
 }
 
 func csrViolation(reason, format string, args ...any) Violation {

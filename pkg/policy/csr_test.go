@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
@@ -221,6 +222,29 @@ func csrTestRebuild(t testing.TB, der []byte, signer crypto.Signer, mutate func(
 	signature, err := csrTestSign(signer, tbs)
 	if err != nil {
 		t.Fatalf("signing test request: %v", err)
+	}
+	req.Signature = asn1.BitString{Bytes: signature, BitLength: 8 * len(signature)}
+	return csrTestMarshal(t, req)
+}
+
+// csrTestSignSHA1 re-signs der, which key signed, with SHA-1: a signature
+// that verifies but that crypto/x509 no longer makes.
+func csrTestSignSHA1(t testing.TB, der []byte, key crypto.Signer) []byte {
+	t.Helper()
+	var req csrTestRequest
+	if _, err := asn1.Unmarshal(der, &req); err != nil {
+		t.Fatalf("decoding test request: %v", err)
+	}
+	oid := asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 1} // ecdsa-with-SHA1
+	algorithm := []any{oid}
+	if _, ok := key.Public().(*rsa.PublicKey); ok {
+		algorithm = []any{asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 5}, asn1.NullRawValue} // sha1WithRSAEncryption
+	}
+	req.SignatureAlgorithm = asn1.RawValue{FullBytes: csrTestMarshal(t, algorithm)}
+	digest := sha1.Sum(req.Info.FullBytes) //nolint:gosec // the point of the test
+	signature, err := key.Sign(rand.Reader, digest[:], crypto.SHA1)
+	if err != nil {
+		t.Fatalf("signing with SHA-1: %v", err)
 	}
 	req.Signature = asn1.BitString{Bytes: signature, BitLength: 8 * len(signature)}
 	return csrTestMarshal(t, req)
@@ -542,6 +566,18 @@ func TestParseCSR(t *testing.T) {
 				}))
 			},
 			want: []string{"InvalidSignature"},
+		},
+		"a request signed with SHA-1 and RSA is denied as WeakSignature": {
+			pem: func(t *testing.T) []byte {
+				return csrTestEncode(csrTestSignSHA1(t, csrTestDER(t, csrTestWithKey(testKeyRSA2048(t))), testKeyRSA2048(t)))
+			},
+			want: []string{"WeakSignature"},
+		},
+		"a request signed with SHA-1 and ECDSA is denied as WeakSignature": {
+			pem: func(t *testing.T) []byte {
+				return csrTestEncode(csrTestSignSHA1(t, csrTestDER(t), testKeyP256(t)))
+			},
+			want: []string{"WeakSignature"},
 		},
 		"a multi-valued RDN is denied as SubjectMultiValuedRDN": {
 			pem: func(t *testing.T) []byte {
