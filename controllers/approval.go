@@ -305,16 +305,7 @@ func (r *ApprovalReconciler) allPendingCSRs(ctx context.Context, _ client.Object
 }
 
 func (r *ApprovalReconciler) pendingCSRs(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
-	var list certificatesv1.CertificateSigningRequestList
-	if err := r.Client.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
-		log.FromContext(ctx).Error(err, "listing CSRs to re-evaluate")
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if c := &list.Items[i]; isKubeletSigner(c.Spec.SignerName) && !isFinished(c) {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
-		}
-	}
-	return out
+	return csrRequests(ctx, r.Client, func(c *certificatesv1.CertificateSigningRequest) bool {
+		return isKubeletSigner(c.Spec.SignerName) && !isFinished(c)
+	}, opts...)
 }

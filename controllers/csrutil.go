@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/nodetrust/nodetrust/pkg/policy"
 )
@@ -58,4 +60,23 @@ func clusterIdentity(ctx context.Context, reader client.Reader, domain string) (
 		}
 	}
 	return id, nil
+}
+
+// csrRequests lists the CSRs in reader that match and returns requests for
+// them, for the map functions that re-queue CSRs when something they depend
+// on changes. A failed listing is logged and requeues nothing.
+func csrRequests(ctx context.Context, reader client.Reader, match func(*certificatesv1.CertificateSigningRequest) bool,
+	opts ...client.ListOption) []reconcile.Request {
+	var list certificatesv1.CertificateSigningRequestList
+	if err := reader.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+		log.FromContext(ctx).Error(err, "listing CSRs to requeue")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if match(&list.Items[i]) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+		}
+	}
+	return out
 }

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -110,17 +112,26 @@ func TestObserveDecision(t *testing.T) {
 	approve := policy.Decision{Result: policy.Approve, Reason: policy.ReasonAutoApproved}
 	review := policy.Decision{Result: policy.Review, Reason: policy.ReasonPolicyRequiresReview}
 	counter := decisions.WithLabelValues(req.SignerName, string(req.Kind), string(policy.Approve), policy.ReasonAutoApproved)
-	before := testutil.ToFloat64(counter)
-	histBefore := testutil.CollectAndCount(decisionLatency)
+	reviews := decisions.WithLabelValues(req.SignerName, string(req.Kind), string(policy.Review), policy.ReasonPolicyRequiresReview)
+	observations := func(decision policy.Result) uint64 {
+		m := &dto.Metric{}
+		if err := decisionLatency.WithLabelValues(string(req.Kind), string(decision)).(prometheus.Metric).Write(m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetHistogram().GetSampleCount()
+	}
+	approvalsBefore, reviewsBefore := testutil.ToFloat64(counter), testutil.ToFloat64(reviews)
+	latenciesBefore, reviewLatenciesBefore := observations(policy.Approve), observations(policy.Review)
 	observeDecision(req, approve, now)
 	observeDecision(req, review, now)
-	if got := testutil.ToFloat64(counter) - before; got != 1 {
-		t.Fatalf("the approval was counted %v times", got)
-	}
-	if got := testutil.ToFloat64(decisions.WithLabelValues(req.SignerName, string(req.Kind), string(policy.Review), policy.ReasonPolicyRequiresReview)); got < 1 {
-		t.Fatal("the review was not counted")
-	}
-	if testutil.CollectAndCount(decisionLatency) < max(histBefore, 1) {
-		t.Fatal("the approval's latency was not observed")
+	switch {
+	case testutil.ToFloat64(counter)-approvalsBefore != 1:
+		t.Fatal("the approval was not counted once")
+	case testutil.ToFloat64(reviews)-reviewsBefore != 1:
+		t.Fatal("the review was not counted once")
+	case observations(policy.Approve)-latenciesBefore != 1:
+		t.Fatal("the approval's latency was not observed once")
+	case observations(policy.Review) != reviewLatenciesBefore:
+		t.Fatal("a review's latency was observed; reviews are no decision")
 	}
 }

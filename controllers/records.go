@@ -120,8 +120,10 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	} else if !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, fmt.Errorf("reading record %s: %w", record.Name, err)
 	}
-	if yield, err := r.shouldYield(ctx, record); err != nil || yield {
-		return reconcile.Result{RequeueAfter: recordYieldInterval}, err
+	if yield, err := r.shouldYield(ctx, record); err != nil {
+		return reconcile.Result{}, err
+	} else if yield {
+		return reconcile.Result{RequeueAfter: recordYieldInterval}, nil
 	}
 	if r.Signers != nil {
 		if name, ok := r.Signers.issuerOf(ctx, certs[0]); ok {

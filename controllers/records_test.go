@@ -40,8 +40,7 @@ func TestRecordOfACertificateApprovedAndSignedOutsideNodetrust(t *testing.T) {
 	startManager(t)
 	// The requester is no kubelet, so nodetrust leaves the CSR alone.
 	spec := clientCSR("outside", "system:node:outside-1")
-	created := createCSR(t, spec, "alice")
-	_ = created
+	createCSR(t, spec, "alice")
 	env.ApproveCSR(t, spec.name)
 	leaf := signExternally(t, spec.name)
 	record := waitForRecord(t, v1alpha1.CertificateClient, leaf)

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -206,12 +205,7 @@ func (r *SignerReconciler) condition(ncs *v1alpha1.NodeCertificateSigner, status
 // ConfigMap, creating it when missing. It never removes a bundle: a CA that
 // fails to load leaves the last published bundle in place.
 func (r *SignerReconciler) publishBundle(ctx context.Context, ncs *v1alpha1.NodeCertificateSigner, certs []*x509.Certificate) (*v1alpha1.CABundleStatus, error) {
-	var unique []*x509.Certificate
-	for _, c := range certs {
-		if !containsCertificate(unique, c) {
-			unique = append(unique, c)
-		}
-	}
+	unique := signer.UniqueCertificates(certs)
 	pemData := string(signer.EncodeCertificates(unique))
 	key := types.NamespacedName{Namespace: r.Namespace, Name: ncs.Name + caBundleSuffix}
 	status := &v1alpha1.CABundleStatus{Namespace: key.Namespace, Name: key.Name, Certificates: int32(len(unique))} //nolint:gosec // a handful of certificates
@@ -248,15 +242,6 @@ func (r *SignerReconciler) publishBundle(ctx context.Context, ncs *v1alpha1.Node
 func ownerReference(ncs *v1alpha1.NodeCertificateSigner) metav1.OwnerReference {
 	return metav1.OwnerReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "NodeCertificateSigner",
 		Name: ncs.Name, UID: ncs.UID, Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false)}
-}
-
-func containsCertificate(certs []*x509.Certificate, c *x509.Certificate) bool {
-	for _, have := range certs {
-		if bytes.Equal(have.Raw, c.Raw) {
-			return true
-		}
-	}
-	return false
 }
 
 func caStatus(c *x509.Certificate) *v1alpha1.CAStatus {

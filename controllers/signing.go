@@ -80,7 +80,7 @@ func (r *SigningReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	request, ok := policy.NewRequest(csr)
 	if !ok {
-		return r.fail(ctx, csr, ReasonSignerValidationFailure,
+		return r.fail(ctx, csr, active.Name, ReasonSignerValidationFailure,
 			fmt.Sprintf("requester %q is neither a node nor a bootstrap token user of %s", csr.Spec.Username, csr.Spec.SignerName))
 	}
 	cluster, err := clusterIdentity(ctx, r.Client, r.ClusterDomain)
@@ -88,7 +88,7 @@ func (r *SigningReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, err
 	}
 	if v := policy.Invariants(request, cluster); len(v) > 0 {
-		return r.fail(ctx, csr, ReasonSignerValidationFailure, v.Message())
+		return r.fail(ctx, csr, active.Name, ReasonSignerValidationFailure, v.Message())
 	}
 	limits, err := r.limits(ctx, request, active)
 	if err != nil {
@@ -97,7 +97,7 @@ func (r *SigningReconciler) Reconcile(ctx context.Context, req reconcile.Request
 
 	issued, err := r.sign(ctx, request, active, limits)
 	if p, permanent := signer.IsPermanent(err); permanent {
-		return r.fail(ctx, csr, p.Reason, p.Message)
+		return r.fail(ctx, csr, active.Name, p.Reason, p.Message)
 	}
 	if errors.Is(err, signer.ErrCAChanged) {
 		return reconcile.Result{Requeue: true}, nil //nolint:staticcheck // an immediate retry with the new CA is what we want
@@ -190,8 +190,9 @@ func (r *SigningReconciler) limits(ctx context.Context, request *policy.Request,
 	return limits, nil
 }
 
-// fail marks the CSR Failed, the end of its road, and stops retrying.
-func (r *SigningReconciler) fail(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, reason, message string) (reconcile.Result, error) {
+// fail marks the CSR Failed, the end of its road, and stops retrying;
+// signerObject names the NodeCertificateSigner that refused, for metrics.
+func (r *SigningReconciler) fail(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, signerObject, reason, message string) (reconcile.Result, error) {
 	updated := csr.DeepCopy()
 	now := metav1.NewTime(r.Clock.Now())
 	updated.Status.Conditions = append(updated.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
@@ -204,7 +205,7 @@ func (r *SigningReconciler) fail(ctx context.Context, csr *certificatesv1.Certif
 		}
 		return reconcile.Result{}, fmt.Errorf("writing the Failed condition: %w", err)
 	}
-	signerErrors.WithLabelValues(signerNameForMetrics(r.Signers, csr.Spec.SignerName), reason).Inc()
+	signerErrors.WithLabelValues(signerObject, reason).Inc()
 	r.Recorder.Eventf(csr, nil, corev1.EventTypeWarning, EventSigningFailed, "Sign", "%s: %s", reason, message)
 	return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("CSR %s failed: %s: %s", csr.Name, reason, message))
 }
@@ -248,25 +249,5 @@ func (r *SigningReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *SigningReconciler) csrsAwaitingSigning(ctx context.Context, _ client.Object) []reconcile.Request {
-	var list certificatesv1.CertificateSigningRequestList
-	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "listing CSRs awaiting signing")
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if awaitsSigning(&list.Items[i]) {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
-		}
-	}
-	return out
-}
-
-// signerNameForMetrics names the signer that would sign signerName, for
-// the errors metric.
-func signerNameForMetrics(signers *SignerRegistry, signerName string) string {
-	if active, ok := signers.Active(signerName); ok {
-		return active.Name
-	}
-	return ""
+	return csrRequests(ctx, r.Client, awaitsSigning)
 }

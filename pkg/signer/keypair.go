@@ -66,12 +66,7 @@ func NewKeyPair(certs []*x509.Certificate, key crypto.Signer, extraTrusted []*x5
 			return nil, fmt.Errorf("chain certificate %q did not issue %q: %w", certs[i+1].Subject, certs[i].Subject, err)
 		}
 	}
-	trusted := make([]*x509.Certificate, 0, len(certs)+len(extraTrusted))
-	for _, c := range append(append([]*x509.Certificate(nil), certs...), extraTrusted...) {
-		if !containsCert(trusted, c) {
-			trusted = append(trusted, c)
-		}
-	}
+	trusted := UniqueCertificates(append(append([]*x509.Certificate(nil), certs...), extraTrusted...))
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
@@ -114,15 +109,6 @@ func checkCAKey(pub crypto.PublicKey) error {
 		return fmt.Errorf("key type %T is not supported", pub)
 	}
 	return nil
-}
-
-func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {
-	for _, have := range certs {
-		if bytes.Equal(have.Raw, c.Raw) {
-			return true
-		}
-	}
-	return false
 }
 
 // CA implements Signer.

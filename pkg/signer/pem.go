@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -96,6 +97,17 @@ func EncodeCertificates(certs []*x509.Certificate) []byte {
 		out.Write(EncodeCertificateDER(c.Raw))
 	}
 	return out.Bytes()
+}
+
+// UniqueCertificates returns certs without repeats (same DER), in order.
+func UniqueCertificates(certs []*x509.Certificate) []*x509.Certificate {
+	out := make([]*x509.Certificate, 0, len(certs))
+	for _, c := range certs {
+		if !slices.ContainsFunc(out, c.Equal) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Fingerprint returns the SHA-256 fingerprint of c as upper-case hex bytes
