@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 var bootstrappers = []string{policy.BootstrappersGroup}
@@ -30,7 +30,7 @@ func TestBootstrapWithValidTokenIsApproved(t *testing.T) {
 	if cond.Reason != policy.ReasonAutoApproved || cond.LastUpdateTime.IsZero() {
 		t.Errorf("condition = %+v, want reason AutoApproved and lastUpdateTime set", cond)
 	}
-	expectEvent(t, "boot-approved", controllers.EventApproved, "default")
+	expectEvent(t, "boot-approved", wire.EventApproved, "default")
 }
 
 func TestBootstrapWithExpiredTokenIsDenied(t *testing.T) {
@@ -41,7 +41,7 @@ func TestBootstrapWithExpiredTokenIsDenied(t *testing.T) {
 	if cond.Reason != policy.ReasonBootstrapTokenInvalid || !strings.Contains(cond.Message, "expired") {
 		t.Errorf("condition = %+v, want BootstrapTokenInvalid naming the expiry", cond)
 	}
-	expectEvent(t, "boot-expired", controllers.EventDenied, policy.ReasonBootstrapTokenInvalid)
+	expectEvent(t, "boot-expired", wire.EventDenied, policy.ReasonBootstrapTokenInvalid)
 }
 
 func TestBootstrapForExistingNodeIsDenied(t *testing.T) {
@@ -74,7 +74,7 @@ func TestServingIsApprovedOnceItsNodeRegisters(t *testing.T) {
 	startManager(t)
 	ip := net.ParseIP("192.0.2.10")
 	createCSR(t, servingCSR("serve-late", "late-1", []string{"late-1"}, ip), "system:node:late-1", policy.NodesGroup)
-	expectEvent(t, "serve-late", controllers.EventAwaitingNode, "late-1")
+	expectEvent(t, "serve-late", wire.EventAwaitingNode, "late-1")
 	expectUntouched(t, "serve-late", time.Second)
 	createNode(t, "late-1", nil,
 		corev1.NodeAddress{Type: corev1.NodeHostName, Address: "late-1"},
@@ -114,7 +114,7 @@ func TestViolationUnderReviewPolicyIsQueuedForReview(t *testing.T) {
 	createCSR(t, servingCSR("serve-review", "review-1", []string{"review-1", "extra.example.com"}), "system:node:review-1", policy.NodesGroup)
 	testenv.WaitFor(t, testenv.DefaultTimeout, "the review label", func(ctx context.Context) (bool, error) {
 		var list certificatesv1.CertificateSigningRequestList
-		if err := env.Client.List(ctx, &list, client.MatchingLabels{controllers.LabelReview: "required"}); err != nil {
+		if err := env.Client.List(ctx, &list, client.MatchingLabels{wire.LabelReview: "required"}); err != nil {
 			return false, err
 		}
 		for _, c := range list.Items {
@@ -122,13 +122,13 @@ func TestViolationUnderReviewPolicyIsQueuedForReview(t *testing.T) {
 				if len(c.Status.Conditions) > 0 {
 					t.Fatalf("a CSR under review got conditions: %v", c.Status.Conditions)
 				}
-				return c.Annotations[controllers.AnnotationReviewReason] == policy.ReasonSANNotOwnedByNode &&
-					c.Annotations[controllers.AnnotationReviewPolicy] == "review-extra-names", nil
+				return c.Annotations[wire.AnnotationReviewReason] == policy.ReasonSANNotOwnedByNode &&
+					c.Annotations[wire.AnnotationReviewPolicy] == "review-extra-names", nil
 			}
 		}
 		return false, nil
 	})
-	expectEvent(t, "serve-review", controllers.EventReviewRequired, "review-extra-names")
+	expectEvent(t, "serve-review", wire.EventReviewRequired, "review-extra-names")
 }
 
 func TestRequestsNodetrustDoesNotOwnAreIgnored(t *testing.T) {

@@ -17,11 +17,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 func TestRecordOfACertificateNodetrustApprovedAndAnotherSignerIssued(t *testing.T) {
@@ -96,7 +96,7 @@ func TestCertificatesExpiredBeyondRetentionAreNotRecorded(t *testing.T) {
 	env.ApproveCSR(t, spec.name)
 	leaf := signExternallyUntil(t, spec.name, time.Now().Add(-recordRetention-time.Hour))
 	time.Sleep(2 * time.Second)
-	err := env.Client.Get(context.Background(), client.ObjectKey{Name: controllers.RecordName(v1alpha1.CertificateClient, leaf)}, &v1alpha1.NodeCertificate{})
+	err := env.Client.Get(context.Background(), client.ObjectKey{Name: wire.RecordName(v1alpha1.CertificateClient, leaf)}, &v1alpha1.NodeCertificate{})
 	if !apierrors.IsNotFound(err) {
 		t.Fatalf("a certificate expired beyond the retention was recorded (err %v); the collector would delete it at once", err)
 	}
@@ -140,13 +140,13 @@ func checkRecordOfSignedServing(t *testing.T, leaf *x509.Certificate) {
 	case s.Requester.Username != "system:node:signed-1" || s.CSR.Name != "signed-serving" || s.CSR.UID == "":
 		t.Errorf("requester %+v csr %+v", s.Requester, s.CSR)
 	}
-	expectNodeEvent(t, "signed-1", controllers.EventNodeCertificateIssued, s.SerialNumber)
+	expectNodeEvent(t, "signed-1", wire.EventCertificateIssued, s.SerialNumber)
 }
 
 func waitForRecord(t *testing.T, kind v1alpha1.CertificateKind, leaf *x509.Certificate) *v1alpha1.NodeCertificate {
 	t.Helper()
 	record := &v1alpha1.NodeCertificate{}
-	name := controllers.RecordName(kind, leaf)
+	name := wire.RecordName(kind, leaf)
 	testenv.WaitFor(t, testenv.DefaultTimeout, "record "+name, func(ctx context.Context) (bool, error) {
 		err := env.Client.Get(ctx, client.ObjectKey{Name: name}, record)
 		return err == nil, client.IgnoreNotFound(err)

@@ -15,11 +15,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 func TestServingIsApprovedAndSignedOnceItsSignerIsReady(t *testing.T) {
@@ -40,7 +40,7 @@ func TestServingIsApprovedAndSignedOnceItsSignerIsReady(t *testing.T) {
 
 	csr := createCSR(t, servingCSR("signed-serving", node, []string{node}, net.ParseIP("10.20.0.1")),
 		policy.NodeUserPrefix+node, policy.NodesGroup)
-	expectEvent(t, csr.Name, controllers.EventAwaitingSigner, "NodeCertificateSigner serving-ca")
+	expectEvent(t, csr.Name, wire.EventAwaitingSigner, "NodeCertificateSigner serving-ca")
 	expectUntouched(t, csr.Name, time.Second)
 
 	ca := signertest.NewCA(t, signertest.ECDSAP256, "nodetrust e2e serving CA")
@@ -61,7 +61,7 @@ func TestServingIsApprovedAndSignedOnceItsSignerIsReady(t *testing.T) {
 	case leaf.NotAfter.Sub(leaf.NotBefore) != 2*time.Hour+signer.Backdate:
 		t.Errorf("validity %v, want the policy's 2h plus the 5m backdating", leaf.NotAfter.Sub(leaf.NotBefore))
 	}
-	expectEvent(t, csr.Name, controllers.EventCertificateIssued, "NodeCertificateSigner serving-ca")
+	expectEvent(t, csr.Name, wire.EventCertificateIssued, "NodeCertificateSigner serving-ca")
 	checkRecordOfSignedServing(t, leaf)
 }
 
@@ -79,7 +79,7 @@ func createSecretSigner(t *testing.T, name string, ca *signertest.CA) {
 	if err := env.Client.Create(ctx, &v1alpha1.NodeCertificateSigner{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v1alpha1.NodeCertificateSignerSpec{
-			SignerName: v1alpha1.KubeletServingSignerName,
+			SignerName: certificatesv1.KubeletServingSignerName,
 			Secret:     &v1alpha1.SecretSignerSource{Name: name},
 		},
 	}); err != nil {
@@ -141,7 +141,7 @@ func verifyWithBundle(t *testing.T, leaf *x509.Certificate, signerName string, u
 		t.Fatalf("reading the CA bundle: %v", err)
 	}
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM([]byte(cm.Data[controllers.CABundleKey])) {
+	if !roots.AppendCertsFromPEM([]byte(cm.Data[wire.CABundleKey])) {
 		t.Fatal("the CA bundle holds no certificate")
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {

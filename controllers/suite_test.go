@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/controllers"
+	"github.com/nodetrust/nodetrust/controllers/signers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 )
@@ -33,8 +33,6 @@ const recordRetention = time.Hour
 
 var (
 	env *testenv.Env
-	// signers is the running manager's signer registry.
-	signers *controllers.SignerRegistry
 	// cache is the running manager's cache, for CreateAndWait.
 	cache client.Reader
 	// stopManager stops the running manager, if any.
@@ -75,48 +73,15 @@ func startManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := controllers.AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
-		t.Fatal(err)
-	}
-	signers = controllers.NewSignerRegistry()
-	approval := &controllers.ApprovalReconciler{
-		Client:                 mgr.GetClient(),
-		Recorder:               mgr.GetEventRecorder("nodetrust-approver"),
-		Clock:                  clock.RealClock{},
-		Evaluator:              &policy.Evaluator{},
-		ClusterDomain:          "cluster.local",
-		MaxPendingPerRequester: controllers.DefaultMaxPendingPerRequester,
-		Signers:                signers,
-	}
-	if err := approval.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&controllers.SignerReconciler{
-		Client:    mgr.GetClient(),
-		Clock:     clock.RealClock{},
-		Registry:  signers,
-		Backends:  map[controllers.BackendKind]controllers.BackendFactory{controllers.BackendSecret: &controllers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace}},
-		Namespace: signerNamespace,
-	}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: signers,
-		Clock: clock.RealClock{}, Retention: recordRetention, YieldFor: 2 * time.Second}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&controllers.RecordGCReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Retention: recordRetention}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&controllers.SigningReconciler{
-		Client:        mgr.GetClient(),
-		Recorder:      mgr.GetEventRecorder("nodetrust-signer"),
-		Clock:         clock.RealClock{},
-		Signers:       signers,
-		ClusterDomain: "cluster.local",
-	}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&controllers.PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	_, err = controllers.Setup(mgr, controllers.Config{
+		SignerNamespace: signerNamespace,
+		Backends: map[signers.BackendKind]signers.BackendFactory{
+			signers.BackendSecret: &signers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace},
+		},
+		RecordRetention: recordRetention,
+		RecordYield:     ptr.To(2 * time.Second),
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	mgrCtx, cancel := context.WithCancel(context.Background())
@@ -162,12 +127,12 @@ type csrSpec struct {
 }
 
 func clientCSR(name, cn string) csrSpec {
-	return csrSpec{name: name, signer: policy.KubeletClientSignerName, cn: cn, orgs: []string{policy.NodesGroup},
+	return csrSpec{name: name, signer: certificatesv1.KubeAPIServerClientKubeletSignerName, cn: cn, orgs: []string{policy.NodesGroup},
 		usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}}
 }
 
 func servingCSR(name, node string, dnsNames []string, ips ...net.IP) csrSpec {
-	return csrSpec{name: name, signer: policy.KubeletServingSignerName, cn: policy.NodeUserPrefix + node,
+	return csrSpec{name: name, signer: certificatesv1.KubeletServingSignerName, cn: policy.NodeUserPrefix + node,
 		orgs: []string{policy.NodesGroup}, dnsNames: dnsNames, ips: ips,
 		usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}}
 }

@@ -4,13 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// The signer names a NodeCertificateSigner may sign for.
-const (
-	// KubeletServingSignerName is the signer of kubelet serving certificates.
-	KubeletServingSignerName = "kubernetes.io/kubelet-serving"
-	// KubeletClientSignerName is the signer of kubelet client certificates.
-	KubeletClientSignerName = "kubernetes.io/kube-apiserver-client-kubelet"
-)
+// defaultSignerName is spec.signerName when omitted; the CRD defaults it too.
+const defaultSignerName = "kubernetes.io/kubelet-serving"
 
 // DefaultSignerMaxExpirationSeconds is the longest validity a signer issues
 // when its spec does not say: one year, as kube-controller-manager's
@@ -210,4 +205,14 @@ type NodeCertificateSignerList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []NodeCertificateSigner `json:"items"`
+}
+
+// SignerNameOrDefault is the signer name s signs for: spec.signerName, or
+// kubernetes.io/kubelet-serving when it is empty (an object the API server
+// did not default, such as one read from a file).
+func (s *NodeCertificateSigner) SignerNameOrDefault() string {
+	if s.Spec.SignerName == "" {
+		return defaultSignerName
+	}
+	return s.Spec.SignerName
 }

@@ -22,8 +22,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/pkg/audit"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -511,10 +511,10 @@ func TestTruncate(t *testing.T) {
 // review label and annotations in step with what the manager writes.
 func TestReviewConstantsMatchControllers(t *testing.T) {
 	pairs := [][2]string{
-		{labelReview, controllers.LabelReview},
-		{annotationReviewReason, controllers.AnnotationReviewReason},
-		{annotationReviewMessage, controllers.AnnotationReviewMessage},
-		{annotationReviewPolicy, controllers.AnnotationReviewPolicy},
+		{labelReview, wire.LabelReview},
+		{annotationReviewReason, wire.AnnotationReviewReason},
+		{annotationReviewMessage, wire.AnnotationReviewMessage},
+		{annotationReviewPolicy, wire.AnnotationReviewPolicy},
 	}
 	for _, p := range pairs {
 		if p[0] != p[1] {

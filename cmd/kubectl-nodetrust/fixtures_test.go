@@ -21,9 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/signer"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 const day = 24 * time.Hour
@@ -100,8 +100,8 @@ func record(t *testing.T, c cert, now time.Time) *v1alpha1.NodeCertificate {
 	csrName := "csr-" + strings.ToLower(leaf.SerialNumber.Text(36)[:5])
 	r := &v1alpha1.NodeCertificate{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   controllers.RecordName(c.kind, leaf),
-			Labels: map[string]string{controllers.LabelKind: strings.ToLower(string(c.kind)), controllers.LabelNode: c.node},
+			Name:   wire.RecordName(c.kind, leaf),
+			Labels: map[string]string{wire.LabelKind: strings.ToLower(string(c.kind)), wire.LabelNode: c.node},
 		},
 		Spec: v1alpha1.NodeCertificateSpec{
 			NodeName:          c.node,

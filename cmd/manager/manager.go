@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -21,7 +20,7 @@ import (
 
 	nodetrustv1alpha1 "github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/controllers"
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/controllers/signers"
 )
 
 // leaderElectionID names the Lease that replicas compete for.
@@ -74,73 +73,36 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
-// setupControllers wires every controller into mgr.
+// setupControllers wires every control loop into mgr, with the signer
+// backends this manager was started with.
 func setupControllers(mgr ctrl.Manager, o *options) error {
-	if err := controllers.AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
-		return err
-	}
-	registry := controllers.NewSignerRegistry()
-	approval := &controllers.ApprovalReconciler{
-		Client:                 mgr.GetClient(),
-		Recorder:               mgr.GetEventRecorder("nodetrust-approver"),
-		Clock:                  clock.RealClock{},
-		Evaluator:              &policy.Evaluator{Resolver: net.DefaultResolver},
+	_, err := controllers.Setup(mgr, controllers.Config{
+		SignerNamespace:        o.SignerNamespace,
+		Backends:               signerBackends(mgr, o),
 		ClusterDomain:          o.ClusterDomain,
-		MaxPendingPerRequester: o.MaxPendingPerRequester,
-		Signers:                registry,
-	}
-	if err := approval.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the approval controller: %w", err)
-	}
-	signerStatus := &controllers.SignerReconciler{
-		Client:    mgr.GetClient(),
-		Clock:     clock.RealClock{},
-		Registry:  registry,
-		Backends:  signerBackends(mgr, o),
-		Namespace: o.SignerNamespace,
-	}
-	if err := signerStatus.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the signer status controller: %w", err)
-	}
-	signing := &controllers.SigningReconciler{
-		Client:        mgr.GetClient(),
-		Recorder:      mgr.GetEventRecorder("nodetrust-signer"),
-		Clock:         clock.RealClock{},
-		Signers:       registry,
-		ClusterDomain: o.ClusterDomain,
-	}
-	if err := signing.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the signing controller: %w", err)
-	}
-	records := &controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: registry,
-		Clock: clock.RealClock{}, Retention: o.RecordRetention, YieldFor: controllers.DefaultRecordYield}
-	if err := records.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the record controller: %w", err)
-	}
-	recordGC := &controllers.RecordGCReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Retention: o.RecordRetention}
-	if err := recordGC.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the record garbage collector: %w", err)
-	}
-	if err := controllers.RegisterMetrics(metrics.Registry, mgr.GetCache(), o.PerNodeMetrics); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
-	}
-	if err := (&controllers.PolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the policy status controller: %w", err)
+		MaxPendingPerRequester: &o.MaxPendingPerRequester,
+		RecordRetention:        o.RecordRetention,
+		Metrics:                metrics.Registry,
+		PerNodeMetrics:         o.PerNodeMetrics,
+		Resolver:               net.DefaultResolver,
+	})
+	if err != nil {
+		return fmt.Errorf("setting up the controllers: %w", err)
 	}
 	return nil
 }
 
 // signerBackends wires the signer backends this manager was started with:
 // Secrets always, files with --signer-files-dir, PKCS#11 with --pkcs11-module.
-func signerBackends(mgr ctrl.Manager, o *options) map[controllers.BackendKind]controllers.BackendFactory {
-	backends := map[controllers.BackendKind]controllers.BackendFactory{
-		controllers.BackendSecret: &controllers.SecretBackend{Reader: mgr.GetCache(), Namespace: o.SignerNamespace, Clock: clock.RealClock{}},
+func signerBackends(mgr ctrl.Manager, o *options) map[signers.BackendKind]signers.BackendFactory {
+	backends := map[signers.BackendKind]signers.BackendFactory{
+		signers.BackendSecret: &signers.SecretBackend{Reader: mgr.GetCache(), Namespace: o.SignerNamespace, Clock: clock.RealClock{}},
 	}
 	if o.SignerFilesDir != "" {
-		backends[controllers.BackendFiles] = &controllers.FilesBackend{Dir: o.SignerFilesDir, Clock: clock.RealClock{}}
+		backends[signers.BackendFiles] = &signers.FilesBackend{Dir: o.SignerFilesDir, Clock: clock.RealClock{}}
 	}
 	if o.PKCS11Module != "" {
-		backends[controllers.BackendPKCS11] = &controllers.PKCS11Backend{Module: o.PKCS11Module, Reader: mgr.GetCache(),
+		backends[signers.BackendPKCS11] = &signers.PKCS11Backend{Module: o.PKCS11Module, Reader: mgr.GetCache(),
 			Namespace: o.SignerNamespace, FilesDir: o.SignerFilesDir, Clock: clock.RealClock{}}
 	}
 	return backends

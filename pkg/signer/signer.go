@@ -43,6 +43,12 @@ type CA struct {
 // caller rebuilds the template and retries.
 var ErrCAChanged = errors.New("the CA changed while the certificate was being built")
 
+// ErrDoNotRebuild is wrapped by the error of a backend that failed to open
+// in a way that building it again with the same configuration would make
+// worse (an HSM that refused a PIN locks it after a few tries). Whoever
+// builds backends waits for the configuration to change before trying again.
+var ErrDoNotRebuild = errors.New("do not rebuild the signer until its configuration changes")
+
 // PermanentError means a request can never be signed by this signer: retrying
 // cannot help and the CSR should be marked Failed.
 type PermanentError struct {

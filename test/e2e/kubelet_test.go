@@ -31,11 +31,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/audit"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/signer"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 const (
@@ -105,7 +105,7 @@ func TestAKubeletJoinsAndTheAPIServerVerifiesItsNodetrustSignedServingCertificat
 	create(t, cl, &v1alpha1.NodeCertificateSigner{
 		ObjectMeta: metav1.ObjectMeta{Name: signerObject},
 		Spec: v1alpha1.NodeCertificateSignerSpec{
-			SignerName: v1alpha1.KubeletServingSignerName,
+			SignerName: certificatesv1.KubeletServingSignerName,
 			Secret:     &v1alpha1.SecretSignerSource{Name: signerObject},
 		},
 	})
@@ -316,7 +316,7 @@ func checkCABundle(t *testing.T, cl *cluster) {
 		err := cl.env.Client.Get(ctx, client.ObjectKey{Namespace: signerNamespace, Name: signerObject + "-ca-bundle"}, cm)
 		return err == nil, err
 	})
-	got, err := signer.ParseCertificatesPEM([]byte(cm.Data[controllers.CABundleKey]))
+	got, err := signer.ParseCertificatesPEM([]byte(cm.Data[wire.CABundleKey]))
 	if err != nil {
 		t.Fatalf("the CA bundle %s/%s does not parse: %v", cm.Namespace, cm.Name, err)
 	}

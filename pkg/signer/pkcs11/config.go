@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/nodetrust/nodetrust/pkg/signer"
 )
 
 // DefaultReloadInterval is how often a Signer looks again for a changed key
@@ -24,8 +26,9 @@ var ErrCgoRequired = errors.New("PKCS#11 support needs a build with cgo")
 
 // ErrPINRefused is wrapped by the errors of a token that refused the PIN
 // (wrong, locked, expired). Retrying with the same PIN can only lock it:
-// callers should wait for a new PIN before building another Signer.
-var ErrPINRefused = errors.New("the token refused the PIN")
+// callers should wait for a new PIN before building another Signer. It wraps
+// signer.ErrDoNotRebuild.
+var ErrPINRefused = fmt.Errorf("the token refused the PIN: %w", signer.ErrDoNotRebuild)
 
 // ErrClosed is returned by the methods of a Signer after Close.
 var ErrClosed = errors.New("the PKCS#11 signer is closed")

@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/controllers"
+	"github.com/nodetrust/nodetrust/controllers/signers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
@@ -72,7 +72,7 @@ func setup(b *testing.B) {
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: signerNamespace, Name: "client-ca"}, Type: corev1.SecretTypeTLS,
 				Data: map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM}},
 			&v1alpha1.NodeCertificateSigner{ObjectMeta: metav1.ObjectMeta{Name: "client-ca"}, Spec: v1alpha1.NodeCertificateSignerSpec{
-				SignerName: v1alpha1.KubeletClientSignerName, Secret: &v1alpha1.SecretSignerSource{Name: "client-ca"}}},
+				SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, Secret: &v1alpha1.SecretSignerSource{Name: "client-ca"}}},
 		}
 		for _, o := range objects {
 			if err := env.Client.Create(ctx, o); err != nil {
@@ -99,31 +99,18 @@ func startManager(b *testing.B, records bool) func() {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := controllers.AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
-		b.Fatal(err)
-	}
-	registry := controllers.NewSignerRegistry()
-	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&controllers.ApprovalReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-approver"),
-			Clock: clock.RealClock{}, Evaluator: &policy.Evaluator{}, ClusterDomain: "cluster.local",
-			MaxPendingPerRequester: controllers.DefaultMaxPendingPerRequester, Signers: registry},
-		&controllers.PolicyReconciler{Client: mgr.GetClient()},
-		&controllers.SignerReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Registry: registry, Namespace: signerNamespace,
-			Backends: map[controllers.BackendKind]controllers.BackendFactory{
-				controllers.BackendSecret: &controllers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace}}},
-		&controllers.SigningReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-signer"),
-			Clock: clock.RealClock{}, Signers: registry, ClusterDomain: "cluster.local"},
-	}
+	loops := []controllers.Loop{controllers.LoopApproval, controllers.LoopPolicies, controllers.LoopSigners, controllers.LoopSigning}
 	if records {
-		reconcilers = append(reconcilers,
-			&controllers.RecordReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: registry,
-				Clock: clock.RealClock{}, Retention: time.Hour, YieldFor: controllers.DefaultRecordYield},
-			&controllers.RecordGCReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Retention: time.Hour})
+		loops = append(loops, controllers.LoopRecords, controllers.LoopRecordGC)
 	}
-	for _, r := range reconcilers {
-		if err := r.SetupWithManager(mgr); err != nil {
-			b.Fatal(err)
-		}
+	if _, err := controllers.Setup(mgr, controllers.Config{
+		Loops:           loops,
+		SignerNamespace: signerNamespace,
+		Backends: map[signers.BackendKind]signers.BackendFactory{
+			signers.BackendSecret: &signers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace}},
+		RecordRetention: time.Hour,
+	}); err != nil {
+		b.Fatal(err)
 	}
 	mgrCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ThalesGroup/crypto11"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,7 +84,7 @@ func TestPKCS11SignerSignsWithTheKeyInTheHSM(t *testing.T) {
 	ncs := &v1alpha1.NodeCertificateSigner{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v1alpha1.NodeCertificateSignerSpec{
-			SignerName: v1alpha1.KubeletClientSignerName,
+			SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
 			PKCS11: &v1alpha1.PKCS11SignerSource{
 				TokenLabel: hsmToken,
 				KeyLabel:   keyLabel,

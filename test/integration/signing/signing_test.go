@@ -19,11 +19,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 var servingUsages = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}
@@ -115,10 +115,10 @@ func TestApprovedCSRThatBreaksTheSignerRulesFails(t *testing.T) {
 			env.CreateCSR(t, tc.spec, tc.requester, tc.groups...)
 			env.ApproveCSR(t, tc.spec.Name)
 			failed := waitFailed(t, tc.spec.Name)
-			if failed.Reason != controllers.ReasonSignerValidationFailure || !strings.Contains(failed.Message, tc.message) {
-				t.Fatalf("Failed %s: %q, want %s mentioning %q", failed.Reason, failed.Message, controllers.ReasonSignerValidationFailure, tc.message)
+			if failed.Reason != wire.ReasonSignerValidationFailure || !strings.Contains(failed.Message, tc.message) {
+				t.Fatalf("Failed %s: %q, want %s mentioning %q", failed.Reason, failed.Message, wire.ReasonSignerValidationFailure, tc.message)
 			}
-			expectEvent(t, tc.spec.Name, controllers.EventSigningFailed)
+			expectEvent(t, tc.spec.Name, wire.EventSigningFailed)
 		})
 	}
 }
@@ -223,7 +223,7 @@ func TestSecretCARotationIsPickedUpLive(t *testing.T) {
 	newCA := signertest.NewCA(t, signertest.ECDSAP256, "rotation CA 2")
 	// A signer of its own, for the client signer name, so that the shared
 	// serving signer is left alone.
-	createSecretSigner(t, "rotating-ca", v1alpha1.KubeletClientSignerName, oldCA)
+	createSecretSigner(t, "rotating-ca", certificatesv1.KubeAPIServerClientKubeletSignerName, oldCA)
 	ncs := waitSignerCondition(t, "rotating-ca", metav1.ConditionTrue, v1alpha1.ReasonSignerReady)
 	if ncs.Status.CA.SHA256Fingerprint != signer.Fingerprint(oldCA.Cert) {
 		t.Fatalf("status.ca fingerprint %s, want the first CA's", ncs.Status.CA.SHA256Fingerprint)
@@ -280,13 +280,13 @@ func TestSignerStatusReportsWhatIsWrong(t *testing.T) {
 	ctx := context.Background()
 	expired := signertest.NewCA(t, signertest.ECDSAP256, "expired")
 	t.Run("a missing Secret leaves the signer not ready", func(t *testing.T) {
-		createSecretSigner(t, "no-secret", v1alpha1.KubeletClientSignerName, nil)
+		createSecretSigner(t, "no-secret", certificatesv1.KubeAPIServerClientKubeletSignerName, nil)
 		ncs := waitSignerCondition(t, "no-secret", metav1.ConditionFalse, v1alpha1.ReasonCANotLoaded)
 		deleteSigner(ctx, t, ncs)
 	})
 	t.Run("a backend the manager was not started with is unavailable", func(t *testing.T) {
 		ncs := &v1alpha1.NodeCertificateSigner{ObjectMeta: metav1.ObjectMeta{Name: "files-off"},
-			Spec: v1alpha1.NodeCertificateSignerSpec{SignerName: v1alpha1.KubeletClientSignerName,
+			Spec: v1alpha1.NodeCertificateSignerSpec{SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
 				Files: &v1alpha1.FilesSignerSource{CertFile: "/etc/ca.crt", KeyFile: "/etc/ca.key"}}}
 		if err := env.Client.Create(ctx, ncs); err != nil {
 			t.Fatal(err)
@@ -296,7 +296,7 @@ func TestSignerStatusReportsWhatIsWrong(t *testing.T) {
 	})
 	t.Run("garbage in additionalTrustedCAs is an invalid spec", func(t *testing.T) {
 		ca := signertest.NewCA(t, signertest.ECDSAP256, "garbage trust")
-		createSecretSigner(t, "bad-trust", v1alpha1.KubeletClientSignerName, ca)
+		createSecretSigner(t, "bad-trust", certificatesv1.KubeAPIServerClientKubeletSignerName, ca)
 		ncs := waitSignerCondition(t, "bad-trust", metav1.ConditionTrue, v1alpha1.ReasonSignerReady)
 		ncs.Spec.AdditionalTrustedCAs = "not a certificate"
 		if err := env.Client.Update(ctx, ncs); err != nil {
@@ -306,9 +306,9 @@ func TestSignerStatusReportsWhatIsWrong(t *testing.T) {
 		deleteSigner(ctx, t, ncs)
 	})
 	t.Run("two signers for one signer name both stand down until one is gone", func(t *testing.T) {
-		createSecretSigner(t, "twin-a", v1alpha1.KubeletClientSignerName, signertest.NewCA(t, signertest.ECDSAP256, "twin a"))
+		createSecretSigner(t, "twin-a", certificatesv1.KubeAPIServerClientKubeletSignerName, signertest.NewCA(t, signertest.ECDSAP256, "twin a"))
 		waitSignerCondition(t, "twin-a", metav1.ConditionTrue, v1alpha1.ReasonSignerReady)
-		createSecretSigner(t, "twin-b", v1alpha1.KubeletClientSignerName, signertest.NewCA(t, signertest.ECDSAP256, "twin b"))
+		createSecretSigner(t, "twin-b", certificatesv1.KubeAPIServerClientKubeletSignerName, signertest.NewCA(t, signertest.ECDSAP256, "twin b"))
 		waitSignerCondition(t, "twin-b", metav1.ConditionFalse, v1alpha1.ReasonSignerNameConflict)
 		a := waitSignerCondition(t, "twin-a", metav1.ConditionFalse, v1alpha1.ReasonSignerNameConflict)
 		deleteSigner(ctx, t, a)
@@ -319,7 +319,7 @@ func TestSignerStatusReportsWhatIsWrong(t *testing.T) {
 		c := *expired
 		c.Cert = expiredCopy(t, expired)
 		c.CertPEM = signer.EncodeCertificates([]*x509.Certificate{c.Cert})
-		createSecretSigner(t, "expired-ca", v1alpha1.KubeletClientSignerName, &c)
+		createSecretSigner(t, "expired-ca", certificatesv1.KubeAPIServerClientKubeletSignerName, &c)
 		ncs := waitSignerCondition(t, "expired-ca", metav1.ConditionFalse, v1alpha1.ReasonCANotLoaded)
 		if ncs.Status.CA == nil || !ncs.Status.CA.NotAfter.Time.Before(time.Now()) {
 			t.Fatalf("status.ca = %+v, want the expired CA's details", ncs.Status.CA)

@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,9 +22,11 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/controllers"
+	"github.com/nodetrust/nodetrust/controllers/signers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 const (
@@ -62,7 +63,7 @@ func TestMain(m *testing.M) {
 // countingBackend wraps a backend factory so that tests can count the
 // signatures its signers make.
 type countingBackend struct {
-	inner controllers.BackendFactory
+	inner signers.BackendFactory
 	signs *atomic.Int64
 }
 
@@ -87,13 +88,13 @@ func (c countingSigner) Sign(ctx context.Context, tmpl *x509.Certificate) ([]byt
 // trackingBackend wraps a backend factory to count the signers it built
 // that are not closed yet.
 type trackingBackend struct {
-	inner controllers.BackendFactory
+	inner signers.BackendFactory
 	open  *atomic.Int64
 }
 
 // BuildKey forwards to the wrapped factory, so that a new PIN still rebuilds.
 func (b trackingBackend) BuildKey(ctx context.Context, spec *v1alpha1.NodeCertificateSignerSpec) string {
-	if k, ok := b.inner.(controllers.BuildKeyer); ok {
+	if k, ok := b.inner.(signers.BuildKeyer); ok {
 		return k.BuildKey(ctx, spec)
 	}
 	return ""
@@ -165,25 +166,23 @@ func startSigningManagerWith(t *testing.T, signs *atomic.Int64, opts managerOpti
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry := controllers.NewSignerRegistry()
-	backends := map[controllers.BackendKind]controllers.BackendFactory{
-		controllers.BackendSecret: countingBackend{
-			inner: &controllers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace},
+	backends := map[signers.BackendKind]signers.BackendFactory{
+		signers.BackendSecret: countingBackend{
+			inner: &signers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace},
 			signs: signs,
 		},
 	}
 	if opts.pkcs11Module != "" {
-		backends[controllers.BackendPKCS11] = trackingBackend{
-			inner: &controllers.PKCS11Backend{Module: opts.pkcs11Module, Reader: mgr.GetCache(), Namespace: signerNamespace},
+		backends[signers.BackendPKCS11] = trackingBackend{
+			inner: &signers.PKCS11Backend{Module: opts.pkcs11Module, Reader: mgr.GetCache(), Namespace: signerNamespace},
 			open:  opts.pkcs11Open,
 		}
 	}
-	if err := (&controllers.SignerReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Registry: registry,
-		Backends: backends, Namespace: signerNamespace}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&controllers.SigningReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("nodetrust-signer"),
-		Clock: clock.RealClock{}, Signers: registry, ClusterDomain: "cluster.local"}).SetupWithManager(mgr); err != nil {
+	if _, err := controllers.Setup(mgr, controllers.Config{
+		Loops:           []controllers.Loop{controllers.LoopSigners, controllers.LoopSigning},
+		SignerNamespace: signerNamespace,
+		Backends:        backends,
+	}); err != nil {
 		t.Fatal(err)
 	}
 	mgrCtx, cancel := context.WithCancel(context.Background())
@@ -222,7 +221,7 @@ func startMain(t *testing.T) *signertest.CA {
 		stopMain = startSigningManagerWith(t, &mainSigns, mainOptions())
 		mainStarted = true
 		servingCA = signertest.NewCA(t, signertest.ECDSAP384, "nodetrust integration serving CA")
-		createSecretSigner(t, "serving-ca", v1alpha1.KubeletServingSignerName, servingCA)
+		createSecretSigner(t, "serving-ca", certificatesv1.KubeletServingSignerName, servingCA)
 		waitSignerCondition(t, "serving-ca", metav1.ConditionTrue, v1alpha1.ReasonSignerReady)
 	}
 	return servingCA
@@ -319,7 +318,7 @@ func bundle(t *testing.T, name string) (*x509.CertPool, int) {
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: signerNamespace, Name: name + "-ca-bundle"}, cm); err != nil {
 		t.Fatalf("reading the CA bundle: %v", err)
 	}
-	certs, err := signer.ParseCertificatesPEM([]byte(cm.Data[controllers.CABundleKey]))
+	certs, err := signer.ParseCertificatesPEM([]byte(cm.Data[wire.CABundleKey]))
 	if err != nil {
 		t.Fatalf("the CA bundle does not parse: %v", err)
 	}

@@ -1,4 +1,4 @@
-package controllers
+package approval
 
 import (
 	"context"
@@ -15,7 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/controllers/internal/index"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 )
 
 // TestFloodDoesNotStarveOthers enqueues a flood from one bootstrap token,
@@ -31,17 +32,17 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 		return &certificatesv1.CertificateSigningRequest{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: certificatesv1.CertificateSigningRequestSpec{
-				SignerName: policy.KubeletClientSignerName, Username: user, Groups: groups,
+				SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, Username: user, Groups: groups,
 			},
 		}
 	}
 	for i := range 50 {
-		objs = append(objs, newCSR(fmt.Sprintf("a-flood-%02d", i), "system:bootstrap:abcdef", policy.BootstrappersGroup))
+		objs = append(objs, newCSR(fmt.Sprintf("a-flood-%02d", i), "system:bootstrap:abcdef", csrstate.BootstrappersGroup))
 	}
-	legit := newCSR("z-legit", "system:node:worker-1", policy.NodesGroup)
+	legit := newCSR("z-legit", "system:node:worker-1", csrstate.NodesGroup)
 	objs = append(objs, legit)
 	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
-		WithIndex(&certificatesv1.CertificateSigningRequest{}, IndexRequester, requesterOf).Build()
+		WithIndex(&certificatesv1.CertificateSigningRequest{}, index.Requester, index.RequesterOf).Build()
 
 	q := priorityqueue.New[reconcile.Request]("fairness-test")
 	defer q.ShutDown()

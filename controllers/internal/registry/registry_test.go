@@ -1,4 +1,4 @@
-package controllers
+package registry
 
 import (
 	"context"
@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/signer"
-	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
 )
 
 // closingSigner records Close calls.
@@ -26,15 +25,24 @@ func (c *closingSigner) Sign(context.Context, *x509.Certificate) ([]byte, error)
 
 func (c *closingSigner) Check(context.Context) error { return nil }
 
-func TestSignerRegistry(t *testing.T) {
-	serving := v1alpha1.KubeletServingSignerName
+// errPINRefused stands for a backend's "do not rebuild" error, such as a
+// PKCS#11 token's refused PIN.
+var errPINRefused = fmt.Errorf("the token refused the PIN: %w", signer.ErrDoNotRebuild)
+
+// key is the build key of a serving signer valid for an hour.
+func key(uid types.UID, generation int64, extra string) BuildKey {
+	return BuildKey{UID: uid, Generation: generation, Extra: extra, SignerName: certificatesv1.KubeletServingSignerName, MaxValidity: time.Hour}
+}
+
+func TestRegistry(t *testing.T) {
+	serving := certificatesv1.KubeletServingSignerName
 	build := func(s *closingSigner) func() (signer.Signer, error) {
 		return func() (signer.Signer, error) { return s, nil }
 	}
 
 	t.Run("a built but not ready signer does not sign", func(t *testing.T) {
-		r := NewSignerRegistry()
-		if _, err := r.backend("a", "uid-a", 1, "", serving, time.Hour, build(&closingSigner{})); err != nil {
+		r := New()
+		if _, err := r.Backend("a", key("uid-a", 1, ""), build(&closingSigner{})); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := r.Active(serving); ok || len(r.ReadySigners()) != 0 {
@@ -42,13 +50,13 @@ func TestSignerRegistry(t *testing.T) {
 		}
 	})
 	t.Run("a ready signer is the active one for its signer name only", func(t *testing.T) {
-		r := NewSignerRegistry()
-		_, _ = r.backend("a", "uid-a", 1, "", serving, time.Hour, build(&closingSigner{}))
-		r.setReady("a", "uid-a", true)
+		r := New()
+		_, _ = r.Backend("a", key("uid-a", 1, ""), build(&closingSigner{}))
+		r.SetReady("a", "uid-a", true)
 		if got, ok := r.Active(serving); !ok || got.Name != "a" || got.MaxValidity != time.Hour {
 			t.Fatalf("Active = %+v, %v", got, ok)
 		}
-		if _, ok := r.Active(v1alpha1.KubeletClientSignerName); ok {
+		if _, ok := r.Active(certificatesv1.KubeAPIServerClientKubeletSignerName); ok {
 			t.Fatal("the serving signer is active for the client signer name")
 		}
 		if got := r.ReadySigners(); got["a"] != serving || len(got) != 1 {
@@ -56,63 +64,62 @@ func TestSignerRegistry(t *testing.T) {
 		}
 	})
 	t.Run("two ready signers for one signer name leave none active", func(t *testing.T) {
-		r := NewSignerRegistry()
+		r := New()
 		for _, name := range []string{"a", "b"} {
-			_, _ = r.backend(name, types.UID("uid-"+name), 1, "", serving, time.Hour, build(&closingSigner{}))
-			r.setReady(name, types.UID("uid-"+name), true)
+			_, _ = r.Backend(name, key(types.UID("uid-"+name), 1, ""), build(&closingSigner{}))
+			r.SetReady(name, types.UID("uid-"+name), true)
 		}
 		if _, ok := r.Active(serving); ok {
 			t.Fatal("one of two signers for one name is active")
 		}
 	})
 	t.Run("a new generation rebuilds the backend and closes the old one", func(t *testing.T) {
-		r := NewSignerRegistry()
+		r := New()
 		old, next := &closingSigner{}, &closingSigner{}
-		_, _ = r.backend("a", "uid-a", 1, "", serving, time.Hour, build(old))
-		if s, _ := r.backend("a", "uid-a", 1, "", serving, time.Hour, build(next)); s != old {
+		_, _ = r.Backend("a", key("uid-a", 1, ""), build(old))
+		if s, _ := r.Backend("a", key("uid-a", 1, ""), build(next)); s != old {
 			t.Fatal("the same generation was rebuilt")
 		}
-		if s, _ := r.backend("a", "uid-a", 2, "", serving, time.Hour, build(next)); s != next || old.closed != 1 {
+		if s, _ := r.Backend("a", key("uid-a", 2, ""), build(next)); s != next || old.closed != 1 {
 			t.Fatalf("rebuild gave %v and closed the old backend %d times", s, old.closed)
 		}
-		r.remove("a")
+		r.Remove("a")
 		if next.closed != 1 {
 			t.Fatal("remove did not close the backend")
 		}
 	})
 	t.Run("a failed build is retried and never ready", func(t *testing.T) {
-		r := NewSignerRegistry()
-		_, err := r.backend("a", "uid-a", 1, "", serving, time.Hour, func() (signer.Signer, error) { return nil, errors.New("token gone") })
+		r := New()
+		_, err := r.Backend("a", key("uid-a", 1, ""), func() (signer.Signer, error) { return nil, errors.New("token gone") })
 		if err == nil {
 			t.Fatal("the build error was lost")
 		}
-		r.setReady("a", "uid-a", true)
+		r.SetReady("a", "uid-a", true)
 		if _, ok := r.Active(serving); ok {
 			t.Fatal("a signer whose build failed is active")
 		}
 		good := &closingSigner{}
-		if s, err := r.backend("a", "uid-a", 1, "", serving, time.Hour, build(good)); err != nil || s != good {
+		if s, err := r.Backend("a", key("uid-a", 1, ""), build(good)); err != nil || s != good {
 			t.Fatalf("the failed build was not retried: %v, %v", s, err)
 		}
 	})
 	t.Run("readiness of a replaced object does not leak to its successor", func(t *testing.T) {
-		r := NewSignerRegistry()
-		_, _ = r.backend("a", "uid-new", 1, "", serving, time.Hour, build(&closingSigner{}))
-		r.setReady("a", "uid-old", true)
+		r := New()
+		_, _ = r.Backend("a", key("uid-new", 1, ""), build(&closingSigner{}))
+		r.SetReady("a", "uid-old", true)
 		if _, ok := r.Active(serving); ok {
 			t.Fatal("readiness recorded for another UID made the signer active")
 		}
 	})
 }
 
-func TestSignerRegistryRebuilds(t *testing.T) {
-	serving := v1alpha1.KubeletServingSignerName
+func TestRegistryRebuilds(t *testing.T) {
 	t.Run("a new key rebuilds the backend, closing the old one before building", func(t *testing.T) {
-		r := NewSignerRegistry()
+		r := New()
 		old := &closingSigner{}
-		_, _ = r.backend("a", "uid-a", 1, "pin-1", serving, time.Hour, func() (signer.Signer, error) { return old, nil })
+		_, _ = r.Backend("a", key("uid-a", 1, "pin-1"), func() (signer.Signer, error) { return old, nil })
 		next := &closingSigner{}
-		s, err := r.backend("a", "uid-a", 1, "pin-2", serving, time.Hour, func() (signer.Signer, error) {
+		s, err := r.Backend("a", key("uid-a", 1, "pin-2"), func() (signer.Signer, error) {
 			if old.closed != 1 {
 				t.Error("the old backend was still open while the new one was built")
 			}
@@ -123,21 +130,21 @@ func TestSignerRegistryRebuilds(t *testing.T) {
 		}
 	})
 	t.Run("a refused PIN is not tried again until the key changes", func(t *testing.T) {
-		r := NewSignerRegistry()
+		r := New()
 		builds := 0
 		refused := func() (signer.Signer, error) {
 			builds++
-			return nil, fmt.Errorf("opening: %w", pkcs11.ErrPINRefused)
+			return nil, fmt.Errorf("opening: %w", errPINRefused)
 		}
 		for range 3 {
-			if _, err := r.backend("a", "uid-a", 1, "bad-pin", serving, time.Hour, refused); !errors.Is(err, pkcs11.ErrPINRefused) {
+			if _, err := r.Backend("a", key("uid-a", 1, "bad-pin"), refused); !errors.Is(err, errPINRefused) {
 				t.Fatalf("backend() error %v, want the refused PIN", err)
 			}
 		}
 		if builds != 1 {
 			t.Fatalf("a refused PIN was tried %d times", builds)
 		}
-		if _, err := r.backend("a", "uid-a", 1, "new-pin", serving, time.Hour, refused); err == nil || builds != 2 {
+		if _, err := r.Backend("a", key("uid-a", 1, "new-pin"), refused); err == nil || builds != 2 {
 			t.Fatalf("a new PIN was not tried: %d builds", builds)
 		}
 	})

@@ -1,4 +1,8 @@
-package controllers
+// Package registry holds the signer backend of every NodeCertificateSigner
+// and says which of them sign now. The signers control loop fills it; the
+// approval, signing and record loops read it. It knows only the
+// signer.Signer contract, never a particular backend.
+package registry
 
 import (
 	"context"
@@ -13,33 +17,41 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-
 	"github.com/nodetrust/nodetrust/pkg/signer"
-	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
 )
 
-// SignerRegistry holds the backend of every NodeCertificateSigner and says
-// which of them sign now. The signer-status controller fills it; the approval
-// and signing controllers read it. It is safe for concurrent use.
-type SignerRegistry struct {
+// Registry holds the backends of the NodeCertificateSigners. It is safe for
+// concurrent use.
+type Registry struct {
 	mu          sync.RWMutex
-	entries     map[string]*signerEntry
+	entries     map[string]*entry
 	subscribers []chan event.GenericEvent
 }
 
-type signerEntry struct {
-	uid        types.UID
-	generation int64
-	key        string
-	signerName string
-	maxValid   time.Duration
-	backend    signer.Signer
-	buildErr   error
-	ready      bool
+type entry struct {
+	uid      types.UID
+	build    BuildKey
+	backend  signer.Signer
+	buildErr error
+	ready    bool
 }
 
-// ActiveSigner is the signer that signs CSRs of one signer name.
-type ActiveSigner struct {
+// BuildKey is everything a backend was built from. A backend is rebuilt
+// when any of it changes.
+type BuildKey struct {
+	// UID and Generation identify the NodeCertificateSigner's spec.
+	UID        types.UID
+	Generation int64
+	// Extra is what else the backend depends on, e.g. a hash of a PIN.
+	Extra string
+	// SignerName is the Kubernetes signer name the backend signs for.
+	SignerName string
+	// MaxValidity caps the validity of the certificates it issues.
+	MaxValidity time.Duration
+}
+
+// Active is the signer that signs CSRs of one signer name.
+type Active struct {
 	// Name is the NodeCertificateSigner's name.
 	Name string
 	// Signer issues the certificates.
@@ -48,53 +60,50 @@ type ActiveSigner struct {
 	MaxValidity time.Duration
 }
 
-// NewSignerRegistry returns an empty registry.
-func NewSignerRegistry() *SignerRegistry {
-	return &SignerRegistry{entries: map[string]*signerEntry{}}
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{entries: map[string]*entry{}}
 }
 
 // ReadySigners maps the name of every ready signer to its signer name, the
 // form policy.Facts wants.
-func (r *SignerRegistry) ReadySigners() map[string]string {
+func (r *Registry) ReadySigners() map[string]string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := map[string]string{}
 	for name, e := range r.entries {
 		if e.ready {
-			out[name] = e.signerName
+			out[name] = e.build.SignerName
 		}
 	}
 	return out
 }
 
 // Active returns the ready signer for signerName, if there is exactly one.
-func (r *SignerRegistry) Active(signerName string) (ActiveSigner, bool) {
+func (r *Registry) Active(signerName string) (Active, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var found []ActiveSigner
+	var found []Active
 	for name, e := range r.entries {
-		if e.ready && e.signerName == signerName {
-			found = append(found, ActiveSigner{Name: name, Signer: e.backend, MaxValidity: e.maxValid})
+		if e.ready && e.build.SignerName == signerName {
+			found = append(found, Active{Name: name, Signer: e.backend, MaxValidity: e.build.MaxValidity})
 		}
 	}
 	if len(found) != 1 {
-		return ActiveSigner{}, false
+		return Active{}, false
 	}
 	return found[0], true
 }
 
-// backend returns the backend built for name at uid, generation and key
-// (what else the backend depends on, e.g. a PIN), building it with build
-// when there is none or any of them changed. The previous backend is closed
-// first: an HSM login is shared by a process, so a new signer must not
-// inherit the old one's. A build that failed is retried on every call,
-// except when it failed for good (a refused PIN): then it waits for a new
-// generation or key, so that an HSM does not lock the PIN.
-func (r *SignerRegistry) backend(name string, uid types.UID, generation int64, key, signerName string, maxValid time.Duration,
-	build func() (signer.Signer, error)) (signer.Signer, error) {
+// Backend returns the backend built for name with key, building it with
+// build when there is none or the key changed. The previous backend is
+// closed first: an HSM login is shared by a process, so a new signer must
+// not inherit the old one's. A build that failed is retried on every call,
+// except when its error wraps signer.ErrDoNotRebuild: then it waits for a
+// new key. The caller must not call Backend for one name concurrently.
+func (r *Registry) Backend(name string, key BuildKey, build func() (signer.Signer, error)) (signer.Signer, error) {
 	r.mu.Lock()
-	if e, ok := r.entries[name]; ok && e.uid == uid && e.generation == generation && e.key == key &&
-		(e.buildErr == nil || errors.Is(e.buildErr, pkcs11.ErrPINRefused)) {
+	if e, ok := r.entries[name]; ok && e.build == key && (e.buildErr == nil || errors.Is(e.buildErr, signer.ErrDoNotRebuild)) {
 		r.mu.Unlock()
 		return e.backend, e.buildErr
 	}
@@ -104,20 +113,18 @@ func (r *SignerRegistry) backend(name string, uid types.UID, generation int64, k
 	}
 	r.mu.Unlock()
 
-	// Build outside the lock: opening an HSM may take a while. The
-	// controller never reconciles one name twice at once.
+	// Build outside the lock: opening an HSM may take a while.
 	backend, err := build()
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.entries[name] = &signerEntry{uid: uid, generation: generation, key: key, signerName: signerName, maxValid: maxValid,
-		backend: backend, buildErr: err}
+	r.entries[name] = &entry{uid: key.UID, build: key, backend: backend, buildErr: err}
 	return backend, err
 }
 
-// setReady records whether name signs now, and tells the subscribers when
-// that changed.
-func (r *SignerRegistry) setReady(name string, uid types.UID, ready bool) {
+// SetReady records whether name, at uid, signs now, and tells the
+// subscribers when that changed.
+func (r *Registry) SetReady(name string, uid types.UID, ready bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e, ok := r.entries[name]; ok && e.uid == uid {
@@ -129,8 +136,8 @@ func (r *SignerRegistry) setReady(name string, uid types.UID, ready bool) {
 	}
 }
 
-// remove forgets name and closes its backend.
-func (r *SignerRegistry) remove(name string) {
+// Remove forgets name and closes its backend.
+func (r *Registry) Remove(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e, ok := r.entries[name]; ok {
@@ -148,7 +155,7 @@ func (r *SignerRegistry) remove(name string) {
 // object is not enough: after a restart the registry starts empty while the
 // objects already say Ready. Events are dropped while the channel is full,
 // since receivers re-read the whole registry anyway.
-func (r *SignerRegistry) Subscribe() <-chan event.GenericEvent {
+func (r *Registry) Subscribe() <-chan event.GenericEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ch := make(chan event.GenericEvent, 16)
@@ -157,7 +164,7 @@ func (r *SignerRegistry) Subscribe() <-chan event.GenericEvent {
 }
 
 // notify tells the subscribers that name changed; the caller holds mu.
-func (r *SignerRegistry) notify(name string) {
+func (r *Registry) notify(name string) {
 	ev := event.GenericEvent{Object: &v1alpha1.NodeCertificateSigner{ObjectMeta: metav1.ObjectMeta{Name: name}}}
 	for _, ch := range r.subscribers {
 		select {
@@ -173,9 +180,9 @@ func closeBackend(s signer.Signer) {
 	}
 }
 
-// issuerOf returns the name of the signer whose CA, current or still
+// IssuerOf returns the name of the signer whose CA, current or still
 // trusted, signed leaf.
-func (r *SignerRegistry) issuerOf(ctx context.Context, leaf *x509.Certificate) (string, bool) {
+func (r *Registry) IssuerOf(ctx context.Context, leaf *x509.Certificate) (string, bool) {
 	r.mu.RLock()
 	backends := make(map[string]signer.Signer, len(r.entries))
 	for name, e := range r.entries {

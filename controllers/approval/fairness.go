@@ -1,4 +1,4 @@
-package controllers
+package approval
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/nodetrust/nodetrust/controllers/internal/index"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 )
 
 // maxPenalty bounds how far a requester's CSRs sink in the queue.
@@ -59,12 +62,12 @@ func (h fairCSRHandler) enqueue(ctx context.Context, o client.Object, q workqueu
 // pendingOf counts the requester's pending CSRs in the cache.
 func (h fairCSRHandler) pendingOf(ctx context.Context, username string) int {
 	var list certificatesv1.CertificateSigningRequestList
-	if err := h.reader.List(ctx, &list, client.MatchingFields{IndexRequester: username}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := h.reader.List(ctx, &list, client.MatchingFields{index.Requester: username}, client.UnsafeDisableDeepCopy); err != nil {
 		return 0
 	}
 	n := 0
 	for i := range list.Items {
-		if !isFinished(&list.Items[i]) {
+		if !csrstate.Decided(&list.Items[i]) {
 			n++
 		}
 	}

@@ -1,4 +1,4 @@
-package controllers
+package signing
 
 import (
 	"context"
@@ -11,9 +11,6 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -25,24 +22,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
-	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/controllers/internal/facts"
+	"github.com/nodetrust/nodetrust/controllers/internal/index"
+	"github.com/nodetrust/nodetrust/controllers/internal/metrics"
+	"github.com/nodetrust/nodetrust/controllers/internal/registry"
+	"github.com/nodetrust/nodetrust/controllers/internal/writes"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/signer"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
-// Event reasons of the signing controller.
-const (
-	EventCertificateIssued = "CertificateIssued"
-	EventSigningFailed     = "SigningFailed"
-)
-
-// ReasonSignerValidationFailure is the reason of the Failed condition of a
-// CSR that breaks the signer's rules although it was approved.
-const ReasonSignerValidationFailure = "SignerValidationFailure"
-
-// SigningReconciler issues certificates for approved kubelet CSRs whose
-// signer name a ready NodeCertificateSigner serves, whoever approved them.
-type SigningReconciler struct {
+// Reconciler signs approved kubelet CSRs.
+type Reconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// Recorder emits Events on CSRs.
@@ -50,13 +42,11 @@ type SigningReconciler struct {
 	// Clock is the time source of certificates and conditions.
 	Clock clock.PassiveClock
 	// Signers holds the ready signers.
-	Signers *SignerRegistry
-	// ClusterDomain is the cluster DNS domain, e.g. cluster.local.
-	ClusterDomain string
+	Signers *registry.Registry
+	// Facts gathers what the re-check before signing depends on.
+	Facts *facts.Gatherer
 	// Random is the source of serial numbers; nil means crypto/rand.
 	Random io.Reader
-
-	policies compiledPolicies
 }
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch
@@ -66,12 +56,12 @@ type SigningReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile signs one CSR.
-func (r *SigningReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	csr := &certificatesv1.CertificateSigningRequest{}
 	if err := r.Client.Get(ctx, req.NamespacedName, csr); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if !awaitsSigning(csr) {
+	if !csrstate.AwaitsSigning(csr) {
 		return reconcile.Result{}, nil
 	}
 	active, ok := r.Signers.Active(csr.Spec.SignerName)
@@ -80,22 +70,19 @@ func (r *SigningReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	request, ok := policy.NewRequest(csr)
 	if !ok {
-		return r.fail(ctx, csr, active.Name, ReasonSignerValidationFailure,
+		return r.fail(ctx, csr, active.Name, wire.ReasonSignerValidationFailure,
 			fmt.Sprintf("requester %q is neither a node nor a bootstrap token user of %s", csr.Spec.Username, csr.Spec.SignerName))
 	}
-	cluster, err := clusterIdentity(ctx, r.Client, r.ClusterDomain)
+	f, err := r.Facts.Gather(ctx, request)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if v := policy.Invariants(request, cluster); len(v) > 0 {
-		return r.fail(ctx, csr, active.Name, ReasonSignerValidationFailure, v.Message())
-	}
-	limits, err := r.limits(ctx, request, active)
-	if err != nil {
-		return reconcile.Result{}, err
+	review := policy.ReviewForSigning(request, f.Facts, f.Policies)
+	if len(review.Violations) > 0 {
+		return r.fail(ctx, csr, active.Name, wire.ReasonSignerValidationFailure, review.Violations.Message())
 	}
 
-	issued, err := r.sign(ctx, request, active, limits)
+	issued, err := r.sign(ctx, request, active, signer.Limits{SignerMax: active.MaxValidity, PolicyMax: review.MaxExpiration})
 	if p, permanent := signer.IsPermanent(err); permanent {
 		return r.fail(ctx, csr, active.Name, p.Reason, p.Message)
 	}
@@ -103,8 +90,8 @@ func (r *SigningReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{Requeue: true}, nil //nolint:staticcheck // an immediate retry with the new CA is what we want
 	}
 	if err != nil {
-		signerErrors.WithLabelValues(active.Name, "Transient").Inc()
-		r.Recorder.Eventf(csr, nil, corev1.EventTypeWarning, EventSigningFailed, "Sign",
+		metrics.SignerFailed(active.Name, metrics.ReasonTransient)
+		r.Recorder.Eventf(csr, nil, corev1.EventTypeWarning, wire.EventSigningFailed, "Sign",
 			"NodeCertificateSigner %s could not sign the certificate; retrying", active.Name)
 		return reconcile.Result{}, fmt.Errorf("signing with %s: %w", active.Name, err)
 	}
@@ -113,16 +100,13 @@ func (r *SigningReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	updated.Status.Certificate = issued.pem
 	// The cached resourceVersion travels with the update: whoever writes a
 	// certificate first wins and every other writer gets a conflict.
-	if err := r.Client.Status().Update(ctx, updated, subResourceFieldOwner(SignerFieldManager)); err != nil {
-		if apierrors.IsConflict(err) {
-			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
-		}
-		return reconcile.Result{}, fmt.Errorf("writing the certificate: %w", err)
+	if res, err := writes.Result(r.Client.Status().Update(ctx, updated, writes.FieldOwner(wire.SignerFieldManager)), "the certificate"); err != nil || !res.IsZero() {
+		return res, err
 	}
-	issuanceLatency.WithLabelValues(csr.Spec.SignerName, string(request.Kind)).Observe(r.Clock.Now().Sub(csr.CreationTimestamp.Time).Seconds())
+	metrics.ObserveIssuance(csr.Spec.SignerName, request.Kind, csr.CreationTimestamp.Time, r.Clock.Now())
 	log.FromContext(ctx).Info("issued", "kind", request.Kind, "node", request.NodeName, "signer", active.Name,
 		"serial", issued.cert.SerialNumber.Text(16), "notAfter", issued.cert.NotAfter)
-	r.Recorder.Eventf(csr, nil, corev1.EventTypeNormal, EventCertificateIssued, "Sign",
+	r.Recorder.Eventf(csr, nil, corev1.EventTypeNormal, wire.EventCertificateIssued, "Sign",
 		"certificate with serial %s, valid until %s, issued by NodeCertificateSigner %s",
 		issued.cert.SerialNumber.Text(16), issued.cert.NotAfter.UTC().Format("2006-01-02T15:04:05Z"), active.Name)
 	return reconcile.Result{}, nil
@@ -134,7 +118,7 @@ type issuedCertificate struct {
 }
 
 // sign builds the template against the signer's current CA and signs it.
-func (r *SigningReconciler) sign(ctx context.Context, request *policy.Request, active ActiveSigner, limits signer.Limits) (issuedCertificate, error) {
+func (r *Reconciler) sign(ctx context.Context, request *policy.Request, active registry.Active, limits signer.Limits) (issuedCertificate, error) {
 	ca, err := active.Signer.CA(ctx)
 	if err != nil {
 		return issuedCertificate{}, err
@@ -167,79 +151,27 @@ func (r *SigningReconciler) sign(ctx context.Context, request *policy.Request, a
 	return issuedCertificate{pem: out, cert: certs[0]}, nil
 }
 
-// limits caps validity by the signer and by the policies that govern the
-// request, whoever approved it.
-func (r *SigningReconciler) limits(ctx context.Context, request *policy.Request, active ActiveSigner) (signer.Limits, error) {
-	limits := signer.Limits{SignerMax: active.MaxValidity}
-	var node *corev1.Node
-	if request.NodeName != "" {
-		node = &corev1.Node{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Name: request.NodeName}, node); apierrors.IsNotFound(err) {
-			node = nil
-		} else if err != nil {
-			return limits, fmt.Errorf("reading Node %s: %w", request.NodeName, err)
-		}
-	}
-	var list v1alpha1.NodeCertificatePolicyList
-	if err := r.Client.List(ctx, &list); err != nil {
-		return limits, fmt.Errorf("listing policies: %w", err)
-	}
-	if max, ok := policy.MaxExpiration(request, node, r.policies.valid(list.Items)); ok {
-		limits.PolicyMax = max
-	}
-	return limits, nil
-}
-
 // fail marks the CSR Failed, the end of its road, and stops retrying;
 // signerObject names the NodeCertificateSigner that refused, for metrics.
-func (r *SigningReconciler) fail(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, signerObject, reason, message string) (reconcile.Result, error) {
-	updated := csr.DeepCopy()
-	now := metav1.NewTime(r.Clock.Now())
-	updated.Status.Conditions = append(updated.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
-		Type: certificatesv1.CertificateFailed, Status: corev1.ConditionTrue, Reason: reason, Message: message,
-		LastUpdateTime: now, LastTransitionTime: now,
-	})
-	if err := r.Client.Status().Update(ctx, updated, subResourceFieldOwner(SignerFieldManager)); err != nil {
-		if apierrors.IsConflict(err) {
-			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
-		}
-		return reconcile.Result{}, fmt.Errorf("writing the Failed condition: %w", err)
+func (r *Reconciler) fail(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, signerObject, reason, message string) (reconcile.Result, error) {
+	updated := csrstate.WithCondition(csr, certificatesv1.CertificateFailed, reason, message, r.Clock.Now())
+	if res, err := writes.Result(r.Client.Status().Update(ctx, updated, writes.FieldOwner(wire.SignerFieldManager)), "the Failed condition"); err != nil || !res.IsZero() {
+		return res, err
 	}
-	signerErrors.WithLabelValues(signerObject, reason).Inc()
-	r.Recorder.Eventf(csr, nil, corev1.EventTypeWarning, EventSigningFailed, "Sign", "%s: %s", reason, message)
+	metrics.SignerFailed(signerObject, reason)
+	r.Recorder.Eventf(csr, nil, corev1.EventTypeWarning, wire.EventSigningFailed, "Sign", "%s: %s", reason, message)
 	return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("CSR %s failed: %s: %s", csr.Name, reason, message))
-}
-
-// awaitsSigning reports whether c is an approved kubelet CSR that is neither
-// issued, denied nor failed.
-func awaitsSigning(c *certificatesv1.CertificateSigningRequest) bool {
-	if !isKubeletSigner(c.Spec.SignerName) || len(c.Status.Certificate) > 0 {
-		return false
-	}
-	approved := false
-	for _, cond := range c.Status.Conditions {
-		if cond.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch cond.Type {
-		case certificatesv1.CertificateApproved:
-			approved = true
-		case certificatesv1.CertificateDenied, certificatesv1.CertificateFailed:
-			return false
-		}
-	}
-	return approved
 }
 
 // SetupWithManager watches CSRs awaiting a certificate, and signers, whose
 // readiness decides whether those CSRs can be signed.
-func (r *SigningReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := ctrl.NewControllerManagedBy(mgr).
 		Named("csr-signing").
 		Watches(&certificatesv1.CertificateSigningRequest{}, &handler.EnqueueRequestForObject{},
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 				c, ok := o.(*certificatesv1.CertificateSigningRequest)
-				return ok && awaitsSigning(c)
+				return ok && csrstate.AwaitsSigning(c)
 			}))).
 		WatchesRawSource(source.Channel(r.Signers.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.csrsAwaitingSigning))).
 		Complete(r); err != nil {
@@ -248,6 +180,6 @@ func (r *SigningReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return nil
 }
 
-func (r *SigningReconciler) csrsAwaitingSigning(ctx context.Context, _ client.Object) []reconcile.Request {
-	return csrRequests(ctx, r.Client, awaitsSigning)
+func (r *Reconciler) csrsAwaitingSigning(ctx context.Context, _ client.Object) []reconcile.Request {
+	return index.CSRRequests(ctx, r.Client, csrstate.AwaitsSigning)
 }

@@ -1,4 +1,7 @@
-package controllers
+// Package metrics defines the Prometheus metrics of nodetrust's manager:
+// counters and histograms the control loops observe as they write, and
+// gauges computed from the cache at scrape time, the same on every replica.
+package metrics
 
 import (
 	"context"
@@ -13,7 +16,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 // metricsNamespace prefixes every metric nodetrust exports.
@@ -66,10 +71,10 @@ var (
 		"1 when the NodeCertificatePolicy is Ready (valid and in use), 0 otherwise.", []string{"policy"}, nil)
 )
 
-// RegisterMetrics registers nodetrust's metrics with reg. The scrape-time
+// Register registers nodetrust's metrics with reg. The scrape-time
 // gauges read reader, normally the manager's cache; perNode adds the
 // per-node certificate expiry series (two per node).
-func RegisterMetrics(reg prometheus.Registerer, reader client.Reader, perNode bool) error {
+func Register(reg prometheus.Registerer, reader client.Reader, perNode bool) error {
 	collectors := []prometheus.Collector{decisions, decisionLatency, issuanceLatency, signerErrors, recordsCreated,
 		&stateCollector{reader: reader, perNode: perNode}}
 	for _, c := range collectors {
@@ -80,14 +85,35 @@ func RegisterMetrics(reg prometheus.Registerer, reader client.Reader, perNode bo
 	return nil
 }
 
-// observeDecision counts a decision that was written and, for approvals and
+// ObserveDecision counts a decision that was written and, for approvals and
 // denials, its latency. Decisions that write nothing (NoOpinion, a review
 // already recorded) are not counted: a waiting CSR is evaluated many times.
-func observeDecision(request *policy.Request, d policy.Decision, now time.Time) {
+func ObserveDecision(request *policy.Request, d policy.Decision, now time.Time) {
 	decisions.WithLabelValues(request.SignerName, string(request.Kind), string(d.Result), d.Reason).Inc()
 	if (d.Result == policy.Approve || d.Result == policy.Deny) && !request.Created.IsZero() {
 		decisionLatency.WithLabelValues(string(request.Kind), string(d.Result)).Observe(now.Sub(request.Created).Seconds())
 	}
+}
+
+// ObserveIssuance records the time from a CSR's creation to the
+// certificate nodetrust signed for it.
+func ObserveIssuance(signerName string, kind v1alpha1.RequestKind, created, now time.Time) {
+	issuanceLatency.WithLabelValues(signerName, string(kind)).Observe(now.Sub(created).Seconds())
+}
+
+// SignerFailed counts a signing attempt of NodeCertificateSigner signer
+// that failed: transiently (reason Transient) or for good (the reason of
+// the CSR's Failed condition).
+func SignerFailed(signer, reason string) {
+	signerErrors.WithLabelValues(signer, reason).Inc()
+}
+
+// ReasonTransient is the reason SignerFailed counts a retried failure by.
+const ReasonTransient = "Transient"
+
+// RecordCreated counts a NodeCertificate record created.
+func RecordCreated(record *v1alpha1.NodeCertificate) {
+	recordsCreated.WithLabelValues(wire.KindLabel(record.Spec.Kind), string(record.Spec.Approval.By), string(record.Spec.Issuance.By)).Inc()
 }
 
 // stateCollector reports gauges computed from the cache at scrape time, so
@@ -129,22 +155,22 @@ func (c *stateCollector) collectCSRs(ctx context.Context, ch chan<- prometheus.M
 			pending[key{string(kind), review}] = 0
 		}
 	}
-	awaiting := map[string]float64{policy.KubeletClientSignerName: 0, policy.KubeletServingSignerName: 0}
+	awaiting := map[string]float64{certificatesv1.KubeAPIServerClientKubeletSignerName: 0, certificatesv1.KubeletServingSignerName: 0}
 	for i := range list.Items {
 		csr := &list.Items[i]
-		if !isKubeletSigner(csr.Spec.SignerName) {
+		if !csrstate.IsKubeletSigner(csr.Spec.SignerName) {
 			continue
 		}
-		if awaitsSigning(csr) {
+		if csrstate.AwaitsSigning(csr) {
 			awaiting[csr.Spec.SignerName]++
 			continue
 		}
-		kind, ok := policy.Classify(csr)
-		if !ok || isFinished(csr) {
+		kind, ok := csrstate.Kind(csr)
+		if !ok || csrstate.Decided(csr) {
 			continue
 		}
 		review := "none"
-		if csr.Labels[LabelReview] == "required" {
+		if csr.Labels[wire.LabelReview] == wire.ReviewRequired {
 			review = "required"
 		}
 		pending[key{string(kind), review}]++
@@ -168,7 +194,7 @@ func (c *stateCollector) collectRecords(ctx context.Context, ch chan<- prometheu
 	latest := map[key]current{}
 	for i := range list.Items {
 		s := &list.Items[i].Spec
-		k := key{s.NodeName, kindLabel(s.Kind)}
+		k := key{s.NodeName, wire.KindLabel(s.Kind)}
 		if have, ok := latest[k]; !ok || s.NotBefore.After(have.notBefore) {
 			latest[k] = current{s.NotBefore.Time, s.NotAfter.Time}
 		}
@@ -186,7 +212,7 @@ func (c *stateCollector) collectSigners(ctx context.Context, ch chan<- prometheu
 	}
 	for i := range list.Items {
 		s := &list.Items[i]
-		ch <- prometheus.MustNewConstMetric(signerReadyDesc, prometheus.GaugeValue, readyValue(s.Status.Conditions), s.Name, signerNameOf(s))
+		ch <- prometheus.MustNewConstMetric(signerReadyDesc, prometheus.GaugeValue, readyValue(s.Status.Conditions), s.Name, s.SignerNameOrDefault())
 		if s.Status.CA != nil {
 			ch <- prometheus.MustNewConstMetric(signerExpiryDesc, prometheus.GaugeValue, float64(s.Status.CA.NotAfter.Unix()), s.Name)
 		}

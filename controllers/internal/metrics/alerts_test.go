@@ -1,15 +1,16 @@
-package controllers
+package metrics
 
 import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/yaml"
+
+	"github.com/nodetrust/nodetrust/internal/testenv"
 )
 
 // TestAlertsUseExportedMetricsAndHaveRunbooks checks the shipped
@@ -17,8 +18,7 @@ import (
 // queries is one nodetrust exports, and every alert has a severity and a
 // runbook section in docs/operations.md.
 func TestAlertsUseExportedMetricsAndHaveRunbooks(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Dir(filepath.Dir(file))
+	root := testenv.RepoRoot()
 	data, err := os.ReadFile(filepath.Join(root, "config", "prometheus", "prometheus_rule.yaml"))
 	if err != nil {
 		t.Fatal(err)

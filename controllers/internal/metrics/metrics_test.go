@@ -1,4 +1,4 @@
-package controllers
+package metrics
 
 import (
 	"strconv"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 func metricsCSR(name, signerName, user string, groups []string, labels map[string]string, conds ...certificatesv1.RequestConditionType) *certificatesv1.CertificateSigningRequest {
@@ -49,11 +50,11 @@ func TestStateCollector(t *testing.T) {
 	node := []string{policy.NodesGroup}
 	ready := []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "x", LastTransitionTime: metav1.Now()}}
 	objects := []client.Object{
-		metricsCSR("review", policy.KubeletServingSignerName, "system:node:a", node, map[string]string{LabelReview: "required"}),
-		metricsCSR("renewal", policy.KubeletClientSignerName, "system:node:a", node, nil),
-		metricsCSR("bootstrap", policy.KubeletClientSignerName, "system:bootstrap:abcdef", []string{policy.BootstrappersGroup}, nil),
-		metricsCSR("approved", policy.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved),
-		metricsCSR("denied", policy.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateDenied),
+		metricsCSR("review", certificatesv1.KubeletServingSignerName, "system:node:a", node, map[string]string{wire.LabelReview: wire.ReviewRequired}),
+		metricsCSR("renewal", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:a", node, nil),
+		metricsCSR("bootstrap", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:bootstrap:abcdef", []string{policy.BootstrappersGroup}, nil),
+		metricsCSR("approved", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved),
+		metricsCSR("denied", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateDenied),
 		metricsCSR("not-kubelet", "example.com/other", "alice", nil, nil),
 		metricsRecord("old", "a", v1alpha1.CertificateServing, now.Add(-48*time.Hour), now.Add(time.Hour)),
 		metricsRecord("new", "a", v1alpha1.CertificateServing, now.Add(-time.Hour), now.Add(30*24*time.Hour)),
@@ -108,7 +109,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func TestObserveDecision(t *testing.T) {
 	now := time.Now()
-	req := &policy.Request{SignerName: policy.KubeletServingSignerName, Kind: v1alpha1.KindServing, Created: now.Add(-2 * time.Second)}
+	req := &policy.Request{SignerName: certificatesv1.KubeletServingSignerName, Kind: v1alpha1.KindServing, Created: now.Add(-2 * time.Second)}
 	approve := policy.Decision{Result: policy.Approve, Reason: policy.ReasonAutoApproved}
 	review := policy.Decision{Result: policy.Review, Reason: policy.ReasonPolicyRequiresReview}
 	counter := decisions.WithLabelValues(req.SignerName, string(req.Kind), string(policy.Approve), policy.ReasonAutoApproved)
@@ -122,8 +123,8 @@ func TestObserveDecision(t *testing.T) {
 	}
 	approvalsBefore, reviewsBefore := testutil.ToFloat64(counter), testutil.ToFloat64(reviews)
 	latenciesBefore, reviewLatenciesBefore := observations(policy.Approve), observations(policy.Review)
-	observeDecision(req, approve, now)
-	observeDecision(req, review, now)
+	ObserveDecision(req, approve, now)
+	ObserveDecision(req, review, now)
 	switch {
 	case testutil.ToFloat64(counter)-approvalsBefore != 1:
 		t.Fatal("the approval was not counted once")

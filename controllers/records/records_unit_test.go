@@ -1,4 +1,4 @@
-package controllers
+package records
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -14,8 +15,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
+
+func csrOf(name, signerName, user string, groups []string, labels map[string]string, conds ...certificatesv1.RequestConditionType) *certificatesv1.CertificateSigningRequest {
+	c := &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec:       certificatesv1.CertificateSigningRequestSpec{SignerName: signerName, Username: user, Groups: groups},
+	}
+	for _, t := range conds {
+		c.Status.Conditions = append(c.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{Type: t, Status: corev1.ConditionTrue})
+	}
+	return c
+}
 
 func TestRecordsYieldToCSRsInFlight(t *testing.T) {
 	scheme := runtime.NewScheme()
@@ -23,14 +36,14 @@ func TestRecordsYieldToCSRsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	node := []string{policy.NodesGroup}
-	pending := metricsCSR("pending", policy.KubeletClientSignerName, "system:node:a", node, nil)
-	awaiting := metricsCSR("awaiting", policy.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved)
-	inReview := metricsCSR("review", policy.KubeletServingSignerName, "system:node:c", node, map[string]string{LabelReview: "required"})
-	issued := metricsCSR("issued", policy.KubeletServingSignerName, "system:node:d", node, nil, certificatesv1.CertificateApproved)
+	node := []string{csrstate.NodesGroup}
+	pending := csrOf("pending", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:a", node, nil)
+	awaiting := csrOf("awaiting", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved)
+	inReview := csrOf("review", certificatesv1.KubeletServingSignerName, "system:node:c", node, map[string]string{wire.LabelReview: wire.ReviewRequired})
+	issued := csrOf("issued", certificatesv1.KubeletServingSignerName, "system:node:d", node, nil, certificatesv1.CertificateApproved)
 	issued.Status.Certificate = []byte("x")
-	other := metricsCSR("other", "example.com/signer", "alice", nil, nil)
-	justIssued := metricsCSR("just-issued", policy.KubeletServingSignerName, "system:node:e", node, nil, certificatesv1.CertificateApproved)
+	other := csrOf("other", "example.com/signer", "alice", nil, nil)
+	justIssued := csrOf("just-issued", certificatesv1.KubeletServingSignerName, "system:node:e", node, nil, certificatesv1.CertificateApproved)
 	justIssued.Status.Certificate = []byte("x")
 	justIssued.Status.Conditions[0].LastUpdateTime = metav1.NewTime(now.Add(-300 * time.Millisecond))
 	longIssued := justIssued.DeepCopy()
@@ -65,7 +78,7 @@ func TestRecordsYieldToCSRsInFlight(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := &RecordReconciler{
+			r := &Reconciler{
 				Client:   fake.NewClientBuilder().WithScheme(scheme).WithObjects(tc.objects...).Build(),
 				Clock:    clocktesting.NewFakePassiveClock(now),
 				YieldFor: tc.yieldFor,

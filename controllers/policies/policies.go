@@ -1,11 +1,14 @@
-package controllers
+// Package policies is the control loop that reports whether each
+// NodeCertificatePolicy compiles, in its Ready condition. It compiles
+// through the same store the approval and signing loops decide with, so a
+// policy is Ready exactly when they use it.
+package policies
 
 import (
 	"context"
 	"fmt"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -15,26 +18,28 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/controllers/internal/policystore"
+	"github.com/nodetrust/nodetrust/controllers/internal/writes"
 )
 
-// PolicyReconciler reports whether each NodeCertificatePolicy compiles, in
-// its Ready condition.
-type PolicyReconciler struct {
+// Reconciler sets the Ready condition of policies.
+type Reconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
+	// Policies compiles the policies.
+	Policies *policystore.Store
 }
 
 // +kubebuilder:rbac:groups=nodetrust.io,resources=nodecertificatepolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nodetrust.io,resources=nodecertificatepolicies/status,verbs=get;update;patch
 
 // Reconcile sets the Ready condition of one policy.
-func (r *PolicyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	p := &v1alpha1.NodeCertificatePolicy{}
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	cond := readyCondition(p)
+	cond := r.readyCondition(p)
 	if existing := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady); existing != nil &&
 		existing.Status == cond.Status && existing.Reason == cond.Reason && existing.Message == cond.Message &&
 		existing.ObservedGeneration == cond.ObservedGeneration {
@@ -43,17 +48,11 @@ func (r *PolicyReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	updated := p.DeepCopy()
 	meta.SetStatusCondition(&updated.Status.Conditions, cond)
 	patch := client.MergeFromWithOptions(p, client.MergeFromWithOptimisticLock{})
-	if err := r.Client.Status().Patch(ctx, updated, patch); err != nil {
-		if apierrors.IsConflict(err) {
-			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
-		}
-		return reconcile.Result{}, fmt.Errorf("patching policy status: %w", err)
-	}
-	return reconcile.Result{}, nil
+	return writes.Result(r.Client.Status().Patch(ctx, updated, patch), "the policy status")
 }
 
 // readyCondition is the Ready condition p deserves.
-func readyCondition(p *v1alpha1.NodeCertificatePolicy) metav1.Condition {
+func (r *Reconciler) readyCondition(p *v1alpha1.NodeCertificatePolicy) metav1.Condition {
 	cond := metav1.Condition{
 		Type:               v1alpha1.ConditionReady,
 		Status:             metav1.ConditionTrue,
@@ -61,7 +60,7 @@ func readyCondition(p *v1alpha1.NodeCertificatePolicy) metav1.Condition {
 		Message:            "the policy is valid and in use",
 		ObservedGeneration: p.Generation,
 	}
-	if _, err := policy.Compile(p); err != nil {
+	if _, err := r.Policies.Compile(p); err != nil {
 		cond.Status = metav1.ConditionFalse
 		cond.Reason = v1alpha1.ReasonInvalidPolicy
 		cond.Message = "the policy is ignored until fixed: " + strings.ReplaceAll(err.Error(), "\n", "; ")
@@ -70,7 +69,7 @@ func readyCondition(p *v1alpha1.NodeCertificatePolicy) metav1.Condition {
 }
 
 // SetupWithManager watches policies.
-func (r *PolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := ctrl.NewControllerManagedBy(mgr).
 		Named("policy-status").
 		For(&v1alpha1.NodeCertificatePolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

@@ -1,0 +1,113 @@
+// Package facts gathers, from the manager's cache, the cluster state a
+// kubelet CSR's decision depends on: the Node, the bootstrap-token Secret,
+// the API server's Service IPs, the valid policies and the ready signers.
+// The approval and signing loops both gather through it, so that they
+// decide on the same facts.
+package facts
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/controllers/internal/policystore"
+	"github.com/nodetrust/nodetrust/controllers/internal/registry"
+	"github.com/nodetrust/nodetrust/pkg/policy"
+)
+
+// BootstrapTokenNamespace holds the bootstrap-token Secrets.
+const BootstrapTokenNamespace = metav1.NamespaceSystem
+
+// Gatherer reads facts from a cache.
+type Gatherer struct {
+	// Reader is the manager's cache.
+	Reader client.Reader
+	// Clock is the time of decisions.
+	Clock clock.PassiveClock
+	// ClusterDomain is the cluster DNS domain, e.g. cluster.local.
+	ClusterDomain string
+	// Policies compiles the policies.
+	Policies *policystore.Store
+	// Signers says which signers are ready; nil means none is.
+	Signers *registry.Registry
+}
+
+// Facts are what a decision about one request depends on.
+type Facts struct {
+	policy.Facts
+	// Policies are the valid policies.
+	Policies []*policy.Compiled
+}
+
+// Gather reads the facts for request. An error means the cache could not
+// be read, never that a fact is missing: a missing Node or token Secret is
+// nil in the result.
+func (g *Gatherer) Gather(ctx context.Context, request *policy.Request) (Facts, error) {
+	f := Facts{Facts: policy.Facts{Now: g.Clock.Now()}}
+	if g.Signers != nil {
+		f.ReadySigners = g.Signers.ReadySigners()
+	}
+	var err error
+	if f.Cluster, err = g.clusterIdentity(ctx); err != nil {
+		return Facts{}, err
+	}
+	if request.NodeName != "" {
+		if f.Node, err = getOrNil(ctx, g.Reader, types.NamespacedName{Name: request.NodeName}, &corev1.Node{}); err != nil {
+			return Facts{}, err
+		}
+	}
+	if request.Kind == v1alpha1.KindClientBootstrap {
+		key := types.NamespacedName{Namespace: BootstrapTokenNamespace, Name: policy.BootstrapTokenSecretPrefix + request.TokenID}
+		if f.BootstrapToken, err = getOrNil(ctx, g.Reader, key, &corev1.Secret{}); err != nil {
+			return Facts{}, err
+		}
+	}
+	var list v1alpha1.NodeCertificatePolicyList
+	if err := g.Reader.List(ctx, &list); err != nil {
+		return Facts{}, fmt.Errorf("listing policies: %w", err)
+	}
+	f.Policies = g.Policies.Valid(list.Items)
+	return f, nil
+}
+
+// getOrNil reads key into obj, and returns nil when it does not exist.
+func getOrNil[T client.Object](ctx context.Context, reader client.Reader, key types.NamespacedName, obj T) (T, error) {
+	var none T
+	if err := reader.Get(ctx, key, obj); apierrors.IsNotFound(err) {
+		return none, nil
+	} else if err != nil {
+		return none, fmt.Errorf("reading %s: %w", key, err)
+	}
+	return obj, nil
+}
+
+// clusterIdentity reads the API server's Service IPs from the
+// default/kubernetes Service.
+func (g *Gatherer) clusterIdentity(ctx context.Context) (policy.ClusterIdentity, error) {
+	id := policy.ClusterIdentity{Domain: g.ClusterDomain}
+	svc, err := getOrNil(ctx, g.Reader, types.NamespacedName{Namespace: metav1.NamespaceDefault, Name: "kubernetes"}, &corev1.Service{})
+	switch {
+	case err != nil:
+		return id, err
+	case svc == nil:
+		return id, nil
+	}
+	ips := svc.Spec.ClusterIPs // includes spec.clusterIP; older objects may set only the latter
+	if len(ips) == 0 {
+		ips = []string{svc.Spec.ClusterIP}
+	}
+	for _, ip := range ips {
+		if parsed := net.ParseIP(ip); parsed != nil {
+			id.ServiceIPs = append(id.ServiceIPs, parsed)
+		}
+	}
+	return id, nil
+}
