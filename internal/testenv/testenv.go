@@ -38,6 +38,10 @@ type Env struct {
 	Scheme *k8sruntime.Scheme
 	// AssetsDir is the directory the control-plane binaries came from.
 	AssetsDir string
+
+	// certDir, when set, holds kube-apiserver's serving certificate
+	// (Options.ServingIPs); Stop removes it.
+	certDir string
 }
 
 // RepoRoot returns the absolute path of the repository checkout.
@@ -83,7 +87,9 @@ func Start(apiServerArgs ...string) (*Env, error) {
 
 // Stop stops the control plane.
 func (e *Env) Stop() error {
-	return e.env.Stop()
+	err := e.env.Stop()
+	removeDir(e.certDir)
+	return err
 }
 
 // Run is the body of a TestMain: it starts the control plane unless -short is

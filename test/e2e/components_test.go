@@ -158,13 +158,18 @@ func startKubelet(t *testing.T, cl *cluster, token string, untrusted *testenv.CA
 		return err == nil, nil
 	})
 
+	// The kubelet reaches kube-apiserver from its network namespace, at
+	// the host's end of the veth pair; the kubeconfig it writes once it has
+	// a client certificate keeps that address.
 	bootstrapKubeconfig := filepath.Join(dir, "bootstrap-kubelet.conf")
-	writeKubeconfig(t, cl.env.Config, bootstrapKubeconfig, "", "", token)
+	fromNode := rest.CopyConfig(cl.env.Config)
+	fromNode.Host = cl.apiServerFromNode
+	writeKubeconfig(t, fromNode, bootstrapKubeconfig, "", "", token)
 	config := filepath.Join(dir, "kubelet-config.yaml")
 	if err := os.WriteFile(config, []byte(kubeletConfig(cl, k.port, testenv.FreePort(t), socket, filepath.Join(dir, "pod-logs"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := sandboxedCommand(filepath.Join(dir, "sandbox"), filepath.Join(cl.env.AssetsDir, "kubelet"),
+	cmd, err := sandboxedCommand(filepath.Join(dir, "sandbox"), cl.network.netnsPath(), filepath.Join(cl.env.AssetsDir, "kubelet"),
 		"--config="+config,
 		"--bootstrap-kubeconfig="+bootstrapKubeconfig,
 		"--kubeconfig="+filepath.Join(dir, "kubelet.conf"),
@@ -178,6 +183,8 @@ func startKubelet(t *testing.T, cl *cluster, token string, untrusted *testenv.CA
 		t.Fatal(err)
 	}
 	k.proc = testenv.StartCommand(t, dir, "kubelet", cmd)
+	t.Logf("the kubelet runs in network namespace %s (%s) at %s; it reaches kube-apiserver at %s",
+		cl.network.netns, cl.network.subnet, cl.nodeIP, cl.apiServerFromNode)
 	return k
 }
 
@@ -189,6 +196,7 @@ func kubeletConfig(cl *cluster, port, healthzPort int, criSocket, podLogsDir str
 kind: KubeletConfiguration
 # The API: on the node's address, TLS only, callers authenticated by client
 # certificate (kube-apiserver's) or token and authorized by kube-apiserver.
+# Health checks on the loopback of the kubelet's network namespace.
 address: %[1]s
 port: %[2]d
 readOnlyPort: 0

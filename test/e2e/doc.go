@@ -16,7 +16,8 @@
 //     certificates, signs no serving certificate and approves nothing;
 //   - the nodetrust manager, built from cmd/manager and run as a user with
 //     the shipped RBAC only;
-//   - fakecri (a fake CRI runtime) and the kubelet.
+//   - fakecri (a fake CRI runtime) and the kubelet, the kubelet in a network
+//     namespace of its own.
 //
 // What the test checks, in order: nodetrust's NodeCertificateSigner is Ready
 // and publishes a CA bundle holding the CA kube-apiserver trusts; the
@@ -38,10 +39,28 @@
 // Limits of this environment, and how the test works around them:
 //
 //   - The kubelet refuses a loopback --node-ip (validateNodeIP), and a Node
-//     without an IP address gets no serving certificate. The test uses the
-//     first non-loopback IPv4 address of the machine as the node's address
-//     and skips when there is none; the kubelet listens on that address
-//     only. The serving policy therefore needs no allowLoopback.
+//     without an IP address gets no serving certificate; but the test sends
+//     traffic only to loopback and to addresses inside network namespaces it
+//     creates, never to the machine's own addresses. So it creates a network
+//     namespace for the kubelet (ip netns add nodetrust-e2e-<pid>) joined to
+//     the host by a veth pair (nte2e-h<pid> outside, nte2e-n<pid> inside) on
+//     a /30 in 10.213.0.0/16 that overlaps no route of the machine. The
+//     namespace's end is the node's address (--node-ip, where the kubelet
+//     listens and kube-apiserver dials it); the namespace has its own
+//     loopback up and no default route. The serving policy therefore needs
+//     no allowLoopback. The launcher (below) is started through
+//     nsenter --net, which enters that namespace only: ip netns exec would
+//     remount /sys and hide the cgroup mounts the kubelet needs.
+//   - kube-apiserver, kube-controller-manager, the manager and the test's
+//     own clients stay on 127.0.0.1. The kubelet reaches kube-apiserver at
+//     the host's end of the veth pair, where the test relays TCP to
+//     kube-apiserver on 127.0.0.1; TLS is end to end, and kube-apiserver's
+//     serving certificate also names that address (testenv's ServingIPs).
+//   - The namespace and the veth pair are deleted by name when the suite
+//     ends or is interrupted (SIGINT, SIGTERM). A test binary killed
+//     otherwise (SIGKILL, a -timeout panic) cannot clean up: the next run
+//     deletes the namespaces of test binaries no longer running. The suite
+//     needs ip (iproute2) and nsenter (util-linux), and skips without them.
 //   - The kubelet must run as root (the test skips otherwise), and on its
 //     own would rewrite host sysctls (kernel.panic, kernel.panic_on_oops,
 //     vm.overcommit_memory, ...) and create /var/lib/kubelet/device-plugins

@@ -24,6 +24,11 @@ import (
 //
 // The test binary is its own launcher: started with sandboxDirEnv set,
 // TestMain sets up the mounts and execs the kubelet (runSandboxed).
+//
+// The launcher is started through nsenter --net, so the kubelet also runs
+// in the network namespace the test made for it (netns_test.go), and in no
+// other namespace of it: ip netns exec would also remount /sys, hiding the
+// cgroup mounts the kubelet needs.
 
 const (
 	sandboxDirEnv  = "NODETRUST_E2E_SANDBOX_DIR"
@@ -51,13 +56,20 @@ func command(bin string, args ...string) *exec.Cmd {
 }
 
 // sandboxedCommand returns a command that runs bin with args in a mount
-// namespace of its own, keeping its scratch files under dir.
-func sandboxedCommand(dir, bin string, args ...string) (*exec.Cmd, error) {
+// namespace of its own and in the network namespace at netnsPath, keeping
+// its scratch files under dir.
+func sandboxedCommand(dir, netnsPath, bin string, args ...string) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("locating the test binary: %w", err)
 	}
-	cmd := command(self, args...)
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		return nil, fmt.Errorf("locating nsenter: %w", err)
+	}
+	// nsenter enters the network namespace and execs the launcher, which
+	// keeps its PID (no --fork), and so its parent-death signal.
+	cmd := command(nsenter, append([]string{"--net=" + netnsPath, "--", self}, args...)...)
 	cmd.Env = append(os.Environ(), sandboxDirEnv+"="+dir, sandboxExecEnv+"="+bin)
 	// Go also makes every mount private in the new namespace, so that
 	// nothing mounted there shows outside.

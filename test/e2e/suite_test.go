@@ -3,12 +3,15 @@
 package e2e_test
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -31,8 +34,15 @@ type cluster struct {
 	// trusts for kubelet serving certificates (--kubelet-certificate-authority).
 	servingCA     *testenv.CA
 	servingCAFile string
-	// nodeIP is the address the kubelet reports and serves on.
+	// network is the kubelet's network namespace and its veth pair.
+	network *nodeNetwork
+	// nodeIP is the address the kubelet reports and serves on: its end of
+	// the veth pair.
 	nodeIP net.IP
+	// apiServerFromNode is kube-apiserver's URL from the kubelet's network
+	// namespace: the host's end of the veth pair, where the test forwards to
+	// kube-apiserver on 127.0.0.1.
+	apiServerFromNode string
 	// dir holds the CA files and kube-apiserver's output.
 	dir string
 }
@@ -59,18 +69,42 @@ func run(m *testing.M) int {
 		skipReason = "the kubelet must run as root"
 		return m.Run()
 	}
-	nodeIP, err := hostIP()
-	if err != nil {
-		skipReason = err.Error()
-		return m.Run()
+	for _, tool := range []struct{ name, pkg string }{{"ip", "iproute2"}, {"nsenter", "util-linux"}} {
+		if _, err := exec.LookPath(tool.name); err != nil {
+			skipReason = fmt.Sprintf("%s (package %s) is missing: the kubelet runs in a network namespace the test creates with it", tool.name, tool.pkg)
+			return m.Run()
+		}
 	}
+	network, err := setupNodeNetwork()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: creating the kubelet's network namespace:", err)
+		return 1
+	}
+	defer func() {
+		if err := network.teardown(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: removing the kubelet's network namespace:", err)
+		}
+	}()
+	// An interrupt ends the binary without running deferred calls: remove
+	// the network and stop the control plane (whose processes outlive this
+	// one otherwise) first.
+	var started atomic.Pointer[testenv.Env]
+	stopSignals := onSignal(func() {
+		if err := network.teardown(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: removing the kubelet's network namespace:", err)
+		}
+		if env := started.Load(); env != nil {
+			_ = env.Stop()
+		}
+	})
+	defer stopSignals()
 	dir, err := os.MkdirTemp("", "nodetrust-e2e-apiserver-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	cl, err := startCluster(dir, nodeIP)
+	cl, err := startCluster(dir, network)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		if out, readErr := os.ReadFile(filepath.Join(dir, "kube-apiserver.log")); readErr == nil {
@@ -79,7 +113,17 @@ func run(m *testing.M) int {
 		return 1
 	}
 	c = cl
+	started.Store(cl.env)
+	forwarder, err := forwardAPIServer(network.hostIP, cl.env.Config.Host)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		_ = c.env.Stop()
+		return 1
+	}
+	c.apiServerFromNode = "https://" + forwarder.addr()
 	code := m.Run()
+	forwarder.close()
+	started.Store(nil)
 	if err := c.env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: stopping the control plane:", err)
 	}
@@ -95,8 +139,8 @@ func run(m *testing.M) int {
 // for kubelets: bootstrap tokens, the Node authorizer and NodeRestriction,
 // a client certificate to reach kubelets with, and nodetrust's serving CA as
 // the only CA it trusts for kubelet serving certificates.
-func startCluster(dir string, nodeIP net.IP) (*cluster, error) {
-	cl := &cluster{dir: dir, nodeIP: nodeIP}
+func startCluster(dir string, network *nodeNetwork) (*cluster, error) {
+	cl := &cluster{dir: dir, network: network, nodeIP: network.nodeIP}
 	var err error
 	if cl.clientCA, err = testenv.NewCA("nodetrust e2e cluster CA"); err != nil {
 		return nil, err
@@ -133,6 +177,8 @@ func startCluster(dir string, nodeIP net.IP) (*cluster, error) {
 	cl.env, err = testenv.StartWith(testenv.Options{
 		ClientCA:        cl.clientCA,
 		APIServerOutput: log,
+		// The kubelet dials the host's end of the veth pair.
+		ServingIPs: []net.IP{network.hostIP},
 		APIServerArgs: []string{
 			"--authorization-mode=Node,RBAC",
 			"--enable-admission-plugins=NodeRestriction",
@@ -163,33 +209,33 @@ func require(t *testing.T) *cluster {
 	return c
 }
 
-// hostIP returns an IPv4 address of this machine that is not a loopback or
-// link-local address. The kubelet refuses loopback node IPs, and the API
-// server reaches the kubelet through the address the Node reports.
-func hostIP() (net.IP, error) {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil, fmt.Errorf("listing network interfaces: %w", err)
-	}
-	for _, iface := range ifaces {
-		if iface.Flags&net.FlagUp == 0 || iface.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, err := iface.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			ipNet, ok := a.(*net.IPNet)
-			if !ok {
-				continue
+// onSignal runs cleanup and exits when the test binary gets SIGINT or
+// SIGTERM, until stop is called. A second signal exits at once.
+func onSignal(cleanup func()) (stop func()) {
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-signals:
+			fmt.Fprintf(os.Stderr, "e2e: %v: removing the kubelet's network namespace and stopping the control plane (up to a minute; signal again to exit now)\n", sig)
+			cleaned := make(chan struct{})
+			go func() {
+				cleanup()
+				close(cleaned)
+			}()
+			select {
+			case <-cleaned:
+			case <-signals:
 			}
-			if ip := ipNet.IP.To4(); ip != nil && ip.IsGlobalUnicast() {
-				return ip, nil
-			}
+			os.Exit(1)
+		case <-done:
 		}
+	}()
+	return func() {
+		signal.Stop(signals)
+		close(done)
 	}
-	return nil, errors.New("no non-loopback IPv4 address on this machine: the kubelet refuses a loopback --node-ip, so the end-to-end suite cannot run")
 }
 
 func tail(b []byte, n int) []byte {
