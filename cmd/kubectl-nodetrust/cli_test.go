@@ -23,6 +23,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/audit"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
@@ -397,44 +398,23 @@ func csrPEM(t *testing.T, cn string) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
 
+// reviewCSR is a CSR as the API server stores it: the requester's groups
+// are those its authenticator gives a node or a bootstrap-token user.
 func reviewCSR(name, user, signerName string, age time.Duration, request []byte, conds ...certificatesv1.CertificateSigningRequestCondition) certificatesv1.CertificateSigningRequest {
+	var groups []string
+	switch {
+	case strings.HasPrefix(user, csrstate.NodeUserPrefix):
+		groups = []string{csrstate.NodesGroup}
+	case strings.HasPrefix(user, csrstate.BootstrapUserPrefix):
+		groups = []string{csrstate.BootstrappersGroup}
+	}
 	return certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(tableNow.Add(-age)),
-			Labels: map[string]string{labelReview: labelReviewRequired},
-			Annotations: map[string]string{annotationReviewReason: "PolicyRequiresReview", annotationReviewPolicy: "pool-b",
-				annotationReviewMessage: "policy pool-b asks a person to review\nserving requests of pool-b nodes; the node reports 10.0.0.2 and pool-b-1"}},
-		Spec:   certificatesv1.CertificateSigningRequestSpec{Username: user, SignerName: signerName, Request: request},
+			Labels: map[string]string{wire.LabelReview: wire.ReviewRequired},
+			Annotations: map[string]string{wire.AnnotationReviewReason: "PolicyRequiresReview", wire.AnnotationReviewPolicy: "pool-b",
+				wire.AnnotationReviewMessage: "policy pool-b asks a person to review\nserving requests of pool-b nodes; the node reports 10.0.0.2 and pool-b-1"}},
+		Spec:   certificatesv1.CertificateSigningRequestSpec{Username: user, Groups: groups, SignerName: signerName, Request: request},
 		Status: certificatesv1.CertificateSigningRequestStatus{Conditions: conds},
-	}
-}
-
-func TestPending(t *testing.T) {
-	cond := func(typ certificatesv1.RequestConditionType, status corev1.ConditionStatus) certificatesv1.CertificateSigningRequestCondition {
-		return certificatesv1.CertificateSigningRequestCondition{Type: typ, Status: status}
-	}
-	tests := []struct {
-		name  string
-		conds []certificatesv1.CertificateSigningRequestCondition
-		cert  []byte
-		want  bool
-	}{
-		{name: "A CSR without conditions is pending.", want: true},
-		{name: "An approved CSR is decided.", conds: []certificatesv1.CertificateSigningRequestCondition{cond(certificatesv1.CertificateApproved, corev1.ConditionTrue)}},
-		{name: "A denied CSR is decided.", conds: []certificatesv1.CertificateSigningRequestCondition{cond(certificatesv1.CertificateDenied, corev1.ConditionTrue)}},
-		{name: "A failed CSR is decided.", conds: []certificatesv1.CertificateSigningRequestCondition{cond(certificatesv1.CertificateFailed, corev1.ConditionTrue)}},
-		{name: "A condition without status counts as true.", conds: []certificatesv1.CertificateSigningRequestCondition{cond(certificatesv1.CertificateApproved, "")}},
-		{name: "A false Approved condition leaves the CSR pending.", conds: []certificatesv1.CertificateSigningRequestCondition{cond(certificatesv1.CertificateApproved, corev1.ConditionFalse)}, want: true},
-		{name: "Other conditions leave the CSR pending.", conds: []certificatesv1.CertificateSigningRequestCondition{cond("Reviewed", corev1.ConditionTrue)}, want: true},
-		{name: "A CSR with a certificate is decided.", cert: []byte("cert")},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			csr := reviewCSR("x", "u", "s", 0, nil, tt.conds...)
-			csr.Status.Certificate = tt.cert
-			if got := pending(&csr); got != tt.want {
-				t.Errorf("pending = %v, want %v", got, tt.want)
-			}
-		})
 	}
 }
 
@@ -504,21 +484,5 @@ func TestTruncate(t *testing.T) {
 				t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.width, got, tt.want)
 			}
 		})
-	}
-}
-
-// TestReviewConstantsMatchControllers keeps the plugin's copies of the
-// review label and annotations in step with what the manager writes.
-func TestReviewConstantsMatchControllers(t *testing.T) {
-	pairs := [][2]string{
-		{labelReview, wire.LabelReview},
-		{annotationReviewReason, wire.AnnotationReviewReason},
-		{annotationReviewMessage, wire.AnnotationReviewMessage},
-		{annotationReviewPolicy, wire.AnnotationReviewPolicy},
-	}
-	for _, p := range pairs {
-		if p[0] != p[1] {
-			t.Errorf("plugin uses %q, controllers %q", p[0], p[1])
-		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/audit"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 // auditJSON runs `audit -o json` with extra flags against the test cluster.
@@ -385,10 +386,10 @@ func markForReview(t *testing.T, name, reason, policyName, message string) {
 		t.Fatal(err)
 	}
 	patch := client.MergeFrom(csr.DeepCopy())
-	metav1.SetMetaDataLabel(&csr.ObjectMeta, labelReview, labelReviewRequired)
-	metav1.SetMetaDataAnnotation(&csr.ObjectMeta, annotationReviewReason, reason)
-	metav1.SetMetaDataAnnotation(&csr.ObjectMeta, annotationReviewPolicy, policyName)
-	metav1.SetMetaDataAnnotation(&csr.ObjectMeta, annotationReviewMessage, message)
+	metav1.SetMetaDataLabel(&csr.ObjectMeta, wire.LabelReview, wire.ReviewRequired)
+	metav1.SetMetaDataAnnotation(&csr.ObjectMeta, wire.AnnotationReviewReason, reason)
+	metav1.SetMetaDataAnnotation(&csr.ObjectMeta, wire.AnnotationReviewPolicy, policyName)
+	metav1.SetMetaDataAnnotation(&csr.ObjectMeta, wire.AnnotationReviewMessage, message)
 	if err := env.Client.Patch(ctx, csr, patch); err != nil {
 		t.Fatalf("labelling CSR %s: %v", name, err)
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"slices"
@@ -14,24 +12,12 @@ import (
 
 	"github.com/spf13/pflag"
 	certificatesv1 "k8s.io/api/certificates/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-)
 
-// The review label and annotations, as controllers/approval.go writes them.
-// They are repeated here so that the plugin does not link the manager's
-// controllers and signers; a test keeps the two in step.
-const (
-	labelReview             = "nodetrust.io/review"
-	labelReviewRequired     = "required"
-	annotationReviewReason  = "nodetrust.io/review-reason"
-	annotationReviewMessage = "nodetrust.io/review-message"
-	annotationReviewPolicy  = "nodetrust.io/review-policy"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
-
-// nodeUserPrefix starts the username, and the certificate CN, of a kubelet.
-const nodeUserPrefix = "system:node:"
 
 // messageWidth bounds the MESSAGE column of the review table.
 const messageWidth = 60
@@ -91,7 +77,7 @@ func runReview(ctx context.Context, s streams, f *clusterFlags) int {
 	if err != nil {
 		return fail(s, err)
 	}
-	csrs, err := listCSRs(ctx, c, client.MatchingLabels{labelReview: labelReviewRequired})
+	csrs, err := listCSRs(ctx, c, client.MatchingLabels{wire.LabelReview: wire.ReviewRequired})
 	if err != nil {
 		return fail(s, err)
 	}
@@ -115,19 +101,19 @@ func pendingReviews(csrs []certificatesv1.CertificateSigningRequest) reviewList 
 	list := reviewList{Items: []reviewItem{}}
 	for i := range csrs {
 		csr := &csrs[i]
-		if !pending(csr) {
+		if csrstate.Decided(csr) {
 			continue
 		}
 		list.Items = append(list.Items, reviewItem{
 			Name:       csr.Name,
-			Node:       nodeOf(csr),
+			Node:       csrstate.NodeOf(csr),
 			Requester:  csr.Spec.Username,
 			SignerName: csr.Spec.SignerName,
 			Kind:       kindOf(csr.Spec.SignerName),
 			Created:    csr.CreationTimestamp.Time,
-			Reason:     csr.Annotations[annotationReviewReason],
-			Policy:     csr.Annotations[annotationReviewPolicy],
-			Message:    csr.Annotations[annotationReviewMessage],
+			Reason:     csr.Annotations[wire.AnnotationReviewReason],
+			Policy:     csr.Annotations[wire.AnnotationReviewPolicy],
+			Message:    csr.Annotations[wire.AnnotationReviewMessage],
 		})
 	}
 	slices.SortFunc(list.Items, func(a, b reviewItem) int {
@@ -136,54 +122,12 @@ func pendingReviews(csrs []certificatesv1.CertificateSigningRequest) reviewList 
 	return list
 }
 
-// pending reports whether nobody has decided csr yet: no Approved, Denied or
-// Failed condition and no certificate.
-func pending(csr *certificatesv1.CertificateSigningRequest) bool {
-	if len(csr.Status.Certificate) > 0 {
-		return false
+// kindOf is Client or Serving for the kubelet signers, else the signer name.
+func kindOf(signerName string) string {
+	if kind, ok := csrstate.CertificateKind(signerName); ok {
+		return string(kind)
 	}
-	for _, c := range csr.Status.Conditions {
-		switch c.Type {
-		case certificatesv1.CertificateApproved, certificatesv1.CertificateDenied, certificatesv1.CertificateFailed:
-			// The API server defaults an empty status to True.
-			if c.Status == corev1.ConditionTrue || c.Status == "" {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// nodeOf is the node a kubelet CSR is for: the requester's node name, else
-// the node named by the request's common name (bootstrap requests).
-func nodeOf(csr *certificatesv1.CertificateSigningRequest) string {
-	if node, ok := strings.CutPrefix(csr.Spec.Username, nodeUserPrefix); ok {
-		return node
-	}
-	block, _ := pem.Decode(csr.Spec.Request)
-	if block == nil {
-		return ""
-	}
-	req, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
-		return ""
-	}
-	node, _ := strings.CutPrefix(req.Subject.CommonName, nodeUserPrefix)
-	if node == req.Subject.CommonName {
-		return ""
-	}
-	return node
-}
-
-func kindOf(signer string) string {
-	switch signer {
-	case certificatesv1.KubeAPIServerClientKubeletSignerName:
-		return "Client"
-	case certificatesv1.KubeletServingSignerName:
-		return "Serving"
-	default:
-		return signer
-	}
+	return signerName
 }
 
 // requesterText is the node when the node asked itself, else the node and
@@ -192,7 +136,7 @@ func requesterText(it reviewItem) string {
 	switch {
 	case it.Node == "":
 		return orDash(it.Requester)
-	case it.Requester == nodeUserPrefix+it.Node:
+	case it.Requester == csrstate.NodeUserPrefix+it.Node:
 		return it.Node
 	default:
 		return it.Node + " (" + it.Requester + ")"
