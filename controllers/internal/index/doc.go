@@ -1,0 +1,3 @@
+// Package index owns the cache indexes nodetrust's control loops look CSRs
+// up by, and the map helper that turns a lookup into reconcile requests.
+package index
