@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
@@ -60,7 +61,7 @@ func nodeNameOf(c *certificatesv1.CertificateSigningRequest) string {
 		return ""
 	}
 	if kind == v1alpha1.KindClientBootstrap {
-		node, _ := strings.CutPrefix(policy.CommonNameOf(c.Spec.Request), policy.NodeUserPrefix)
+		node, _ := strings.CutPrefix(pkcs10.CommonNameOf(c.Spec.Request), policy.NodeUserPrefix)
 		return node
 	}
 	return strings.TrimPrefix(c.Spec.Username, policy.NodeUserPrefix)

@@ -11,6 +11,7 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 const (
@@ -29,9 +30,9 @@ func bReasons(v Violations) []string {
 	return out
 }
 
-// bParsed is a ParsedCSR with the subject and SANs of a kubelet request.
-func bParsed(cn string, orgs []string, dns []string, ips ...string) *ParsedCSR {
-	p := &ParsedCSR{CommonName: cn, Organizations: orgs, DNSNames: dns}
+// bParsed is a pkcs10.Request with the subject and SANs of a kubelet request.
+func bParsed(cn string, orgs []string, dns []string, ips ...string) *pkcs10.Request {
+	p := &pkcs10.Request{CommonName: cn, Organizations: orgs, DNSNames: dns}
 	for _, ip := range ips {
 		parsed := net.ParseIP(ip)
 		if v4 := parsed.To4(); v4 != nil {
@@ -48,7 +49,7 @@ func TestSignerRules(t *testing.T) {
 	serving := []certificatesv1.KeyUsage{bDS, bSA}
 	tests := map[string]struct {
 		signer string
-		csr    *ParsedCSR
+		csr    *pkcs10.Request
 		usages []certificatesv1.KeyUsage
 		want   []string
 	}{
@@ -176,7 +177,7 @@ func TestUsagesAllowed(t *testing.T) {
 func TestInvariants(t *testing.T) {
 	nodes := []string{NodesGroup}
 	cluster := ClusterIdentity{Domain: "cluster.local", ServiceIPs: []net.IP{net.ParseIP("10.96.0.1"), net.ParseIP("fd00:10:96::1")}}
-	renewal := func(user string, csr *ParsedCSR) *Request {
+	renewal := func(user string, csr *pkcs10.Request) *Request {
 		return &Request{Kind: v1alpha1.KindClientRenewal, SignerName: KubeletClientSignerName, Username: user,
 			NodeName: strings.TrimPrefix(user, NodeUserPrefix), Usages: []certificatesv1.KeyUsage{bDS, bCA}, CSR: csr}
 	}
@@ -190,7 +191,7 @@ func TestInvariants(t *testing.T) {
 		want    []string
 	}{
 		"parse violations are returned as they are": {
-			r:    &Request{Kind: v1alpha1.KindClientRenewal, ParseViolations: Violations{{"MalformedPEM", "x"}, {"WeakKey", "y"}}},
+			r:    &Request{Kind: v1alpha1.KindClientRenewal, ParseViolations: Violations{{Reason: "MalformedPEM", Message: "x"}, {Reason: "WeakKey", Message: "y"}}},
 			want: []string{"MalformedPEM", "WeakKey"},
 		},
 		"a bootstrap request may name any node in its CN": {
@@ -241,7 +242,7 @@ func TestInvariants(t *testing.T) {
 		"an IPv4-mapped form of the Service IP is the Service IP": {
 			r: &Request{Kind: v1alpha1.KindServing, SignerName: KubeletServingSignerName, Username: bNodeUser, NodeName: bNodeName,
 				Usages: []certificatesv1.KeyUsage{bDS, bSA},
-				CSR:    &ParsedCSR{CommonName: bNodeUser, Organizations: nodes, IPAddresses: []net.IP{net.ParseIP("::ffff:10.96.0.1").To16()}}},
+				CSR:    &pkcs10.Request{CommonName: bNodeUser, Organizations: nodes, IPAddresses: []net.IP{net.ParseIP("::ffff:10.96.0.1").To16()}}},
 			want: []string{ReasonClusterIdentitySAN},
 		},
 		"serving SAN checks come after the signer rules": {
