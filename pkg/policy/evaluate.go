@@ -243,23 +243,6 @@ func (b *compiledBootstrap) violations(r *Request, facts Facts) Violations {
 	return v
 }
 
-// nodeAddresses returns the canonical DNS names and IPs a Node reports.
-func nodeAddresses(node *corev1.Node) (map[string]bool, []net.IP) {
-	names := map[string]bool{}
-	var ips []net.IP
-	for _, a := range node.Status.Addresses {
-		switch a.Type {
-		case corev1.NodeHostName, corev1.NodeInternalDNS, corev1.NodeExternalDNS:
-			names[CanonicalDNSName(a.Address)] = true
-		case corev1.NodeInternalIP, corev1.NodeExternalIP:
-			if ip := net.ParseIP(a.Address); ip != nil {
-				ips = append(ips, CanonicalIP(ip))
-			}
-		}
-	}
-	return names, ips
-}
-
 func (e *Evaluator) servingViolations(ctx context.Context, r *Request, node *corev1.Node, s *compiledServing) (Violations, error) {
 	var v Violations
 	if n := len(r.CSR.DNSNames); n > s.maxDNSNames {
@@ -268,10 +251,9 @@ func (e *Evaluator) servingViolations(ctx context.Context, r *Request, node *cor
 	if n := len(r.CSR.IPAddresses); n > s.maxIPAddresses {
 		v = append(v, Violation{Reason: ReasonTooManyIPAddresses, Message: fmt.Sprintf("%d IP SANs exceed the policy's maximum of %d", n, s.maxIPAddresses)})
 	}
-	names, ips := nodeAddresses(node)
-	ownsIP := func(ip net.IP) bool { return slices.ContainsFunc(ips, CanonicalIP(ip).Equal) }
+	owned := NodeAddressesOf(node)
 	for _, name := range r.CSR.DNSNames {
-		if canon := CanonicalDNSName(name); !names[canon] && !s.dnsAllowed(canon) {
+		if !owned.OwnsDNSName(name) && !s.dnsAllowed(CanonicalDNSName(name)) {
 			v = append(v, Violation{Reason: ReasonSANNotOwnedByNode, Message: fmt.Sprintf(
 				"DNS SAN %q is not an address of Node %q nor allowed by the policy", name, node.Name)})
 		}
@@ -280,16 +262,16 @@ func (e *Evaluator) servingViolations(ctx context.Context, r *Request, node *cor
 		switch {
 		case ip.IsLoopback() && !s.allowLoopback:
 			v = append(v, Violation{Reason: ReasonLoopbackIPSAN, Message: fmt.Sprintf("loopback IP SAN %s is not allowed by the policy", ip)})
-		case ip.IsLoopback() && !ownsIP(ip):
+		case ip.IsLoopback() && !owned.OwnsIP(ip):
 			v = append(v, Violation{Reason: ReasonSANNotOwnedByNode, Message: fmt.Sprintf(
 				"loopback IP SAN %s is not an address of Node %q", ip, node.Name)})
-		case !ownsIP(ip) && !s.ipAllowed(ip):
+		case !owned.OwnsIP(ip) && !s.ipAllowed(ip):
 			v = append(v, Violation{Reason: ReasonSANNotOwnedByNode, Message: fmt.Sprintf(
 				"IP SAN %s is not an address of Node %q nor allowed by the policy", ip, node.Name)})
 		}
 	}
 	if s.resolve {
-		rv, err := e.resolutionViolations(ctx, r.CSR.DNSNames, ownsIP)
+		rv, err := e.resolutionViolations(ctx, r.CSR.DNSNames, owned.OwnsIP)
 		if err != nil {
 			return nil, err
 		}

@@ -176,18 +176,3 @@ func clusterDNSNames(domain string) map[string]bool {
 	}
 	return names
 }
-
-// CanonicalDNSName lower-cases name and drops one trailing dot, so that names
-// compare as DNS compares them.
-func CanonicalDNSName(name string) string {
-	return strings.ToLower(strings.TrimSuffix(name, "."))
-}
-
-// CanonicalIP returns ip in its 16-byte form with IPv4-mapped IPv6 addresses
-// folded onto IPv4, so that equal addresses compare equal with bytes.Equal.
-func CanonicalIP(ip net.IP) net.IP {
-	if v4 := ip.To4(); v4 != nil {
-		return v4.To16()
-	}
-	return ip.To16()
-}

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"net"
 	"slices"
 	"strings"
@@ -263,57 +262,6 @@ func TestInvariants(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestCanonicalDNSName(t *testing.T) {
-	tests := map[string]struct{ in, want string }{
-		"lower-cases":                 {"Worker-1.Example.COM", "worker-1.example.com"},
-		"drops one trailing dot":      {"worker-1.example.com.", "worker-1.example.com"},
-		"drops only one trailing dot": {"a..", "a."},
-		"a lone dot becomes empty":    {".", ""},
-		"empty stays empty":           {"", ""},
-		"keeps a leading wildcard":    {"*.Nodes.Example.com.", "*.nodes.example.com"},
-		"an already canonical name":   {"worker-1", "worker-1"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := CanonicalDNSName(tc.in); got != tc.want {
-				t.Errorf("CanonicalDNSName(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
-func TestCanonicalIP(t *testing.T) {
-	tests := map[string]struct {
-		in   net.IP
-		want net.IP
-	}{
-		"a 4-byte IPv4 address becomes its 16-byte form": {net.IP{10, 0, 0, 1}, net.ParseIP("10.0.0.1").To16()},
-		"a 16-byte IPv4-mapped address stays the same":   {net.ParseIP("::ffff:10.0.0.1"), net.ParseIP("10.0.0.1").To16()},
-		"an IPv6 address is unchanged":                   {net.ParseIP("2001:db8::1"), net.ParseIP("2001:0db8:0:0:0:0:0:1")},
-		"an IPv4-compatible (not mapped) address stays IPv6": {
-			net.ParseIP("::10.0.0.1"), net.IP{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1},
-		},
-		"nil stays nil":               {nil, nil},
-		"a 3-byte slice is not an IP": {net.IP{1, 2, 3}, nil},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got := CanonicalIP(tc.in)
-			if !bytes.Equal(got, tc.want) { //nolint:staticcheck // CanonicalIP promises the exact 16-byte form
-				t.Errorf("CanonicalIP(%v) = %v (% x), want %v (% x)", tc.in, got, []byte(got), tc.want, []byte(tc.want))
-			}
-			if got != nil && len(got) != net.IPv6len {
-				t.Errorf("CanonicalIP(%v) has %d bytes, want 16", tc.in, len(got))
-			}
-		})
-	}
-	t.Run("the two forms of an IPv4 address are bytes.Equal", func(t *testing.T) {
-		if !bytes.Equal(CanonicalIP(net.IP{192, 0, 2, 1}), CanonicalIP(net.ParseIP("::ffff:192.0.2.1"))) { //nolint:staticcheck // exact bytes are the point
-			t.Error("4-byte and IPv4-mapped forms differ after CanonicalIP")
-		}
-	})
 }
 
 func TestClassify(t *testing.T) {
