@@ -1,5 +1,7 @@
 package pkcs10
 
+import "slices"
+
 // Reason codes of the violations Parse reports. They are stable, CamelCase,
 // and meant for alerting: nodetrust denies a CSR with the first one found.
 const (
@@ -58,3 +60,15 @@ const (
 	// than P-256, P-384 and P-521, or a key of another algorithm.
 	ReasonUnsupportedKey = "UnsupportedKey"
 )
+
+var reasonCodes = []string{
+	ReasonRequestTooLarge, ReasonMalformedPEM, ReasonUnexpectedPEMType, ReasonMultiplePEMBlocks,
+	ReasonTrailingData, ReasonMalformedRequest, ReasonInvalidSignature, ReasonWeakSignature,
+	ReasonSubjectMultiValuedRDN, ReasonSubjectUnexpectedAttribute, ReasonSubjectMultipleCommonNames,
+	ReasonSubjectMissingCommonName, ReasonSubjectDuplicateRDN, ReasonSubjectInvalidString,
+	ReasonDisallowedAttribute, ReasonDisallowedExtension, ReasonUnsupportedSANType, ReasonMalformedSAN,
+	ReasonWeakKey, ReasonUnsupportedKey,
+}
+
+// ReasonCodes returns every reason code Parse can report, each once.
+func ReasonCodes() []string { return slices.Clone(reasonCodes) }
