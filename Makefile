@@ -72,7 +72,7 @@ test-unit: ## Run only the tests that need no control plane.
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME.
-	go test ./pkg/policy/ -run '^$$' -fuzz '^FuzzParseCSR$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/pkcs10/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/signer/ -run '^$$' -fuzz '^FuzzLoadKeyPairPEM$$' -fuzztime $(FUZZTIME)
 
 .PHONY: bench

@@ -27,8 +27,10 @@ const (
 	// record, either none at all or only expired ones.
 	CodeNoServing Code = "no-serving"
 	// CodeSANMismatch: the current, valid serving certificate of an existing
-	// Node names a DNS name or IP address that is not among the Node's
-	// status.addresses.
+	// Node names a DNS name or IP address that is not one of the Node's
+	// status.addresses, by the rule approval applies (policy.NodeAddresses):
+	// DNS names against Hostname, InternalDNS and ExternalDNS addresses, IP
+	// addresses against InternalIP and ExternalIP addresses.
 	CodeSANMismatch Code = "san-mismatch"
 	// CodeUnknownNode: a valid certificate is on record for a Node that does
 	// not exist. Reported once per valid certificate.

@@ -1,7 +1,7 @@
 package audit
 
 import (
-	"net/netip"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
 // Relative says when t is as seen at now, to the precision people read:
@@ -65,43 +66,20 @@ func approvalReason(a v1alpha1.Approval) string {
 	return " (approval reason " + a.Reason + ")"
 }
 
-// CanonicalDNS returns the form DNS names are compared in: lower case,
-// without surrounding space or a trailing dot.
-func CanonicalDNS(name string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ".")
-}
-
-// CanonicalIP returns the form IP addresses are compared in: parsed, with
-// IPv4-mapped IPv6 addresses folded to IPv4 and zones dropped, printed the
-// standard way. It returns false when ip does not parse.
-func CanonicalIP(ip string) (string, bool) {
-	addr, err := netip.ParseAddr(strings.TrimSpace(ip))
-	if err != nil {
-		return "", false
-	}
-	return addr.Unmap().WithZone("").String(), true
-}
-
-// sansNotOwned returns the SANs of cert that are not among node's
-// addresses, as "dns:<name>" and "ip:<address>" in the certificate's order.
-// Every address is a candidate for DNS names, compared as text; addresses
-// that parse as IPs are candidates for IP SANs.
+// sansNotOwned returns the SANs of cert that node does not own, as
+// "dns:<name>" and "ip:<address>" in the certificate's order. Ownership is
+// policy.NodeAddresses', the rule approval denies SANNotOwnedByNode by; an
+// IP SAN that does not parse is owned by no Node.
 func sansNotOwned(cert *Certificate, node *corev1.Node) []string {
-	names, ips := map[string]bool{}, map[string]bool{}
-	for _, a := range node.Status.Addresses {
-		names[CanonicalDNS(a.Address)] = true
-		if ip, ok := CanonicalIP(a.Address); ok {
-			ips[ip] = true
-		}
-	}
+	owned := policy.NodeAddressesOf(node)
 	var extra []string
 	for _, n := range cert.DNSNames {
-		if !names[CanonicalDNS(n)] {
+		if !owned.OwnsDNSName(n) {
 			extra = append(extra, "dns:"+n)
 		}
 	}
 	for _, s := range cert.IPAddresses {
-		if ip, ok := CanonicalIP(s); !ok || !ips[ip] {
+		if !owned.OwnsIP(net.ParseIP(s)) {
 			extra = append(extra, "ip:"+s)
 		}
 	}

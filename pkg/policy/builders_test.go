@@ -3,22 +3,15 @@ package policy
 // Test builders for the policy engine: CSRs, Nodes, bootstrap-token Secrets
 // and NodeCertificatePolicies, each made from sensible defaults changed by
 // functional options. Every identifier here starts with "build", "with",
-// "as" or "b" so that it cannot clash with the csrTest/testKey helpers of
-// csr_test.go.
+// "as" or "b". Test keys come from pkcs10test, shared with pkcs10's tests.
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10/pkcs10test"
 )
 
 // bNow is the fixed time every test decides at.
@@ -43,29 +37,6 @@ const (
 	bPoolB     = "system:bootstrappers:pool-b"
 	bAuthGroup = "system:authenticated"
 )
-
-// Keys are generated once per test binary: RSA key generation is slow.
-var (
-	bKeyRSA2048 = sync.OnceValues(func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) })
-	bKeyRSA4096 = sync.OnceValues(func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 4096) })
-	bKeyP256    = sync.OnceValues(func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) })
-	bKeyP384    = sync.OnceValues(func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P384(), rand.Reader) })
-	bKeyP521    = sync.OnceValues(func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P521(), rand.Reader) })
-	bKeyEd25519 = sync.OnceValues(func() (crypto.Signer, error) {
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		return k, err
-	})
-)
-
-// bKey returns a cached key from one of the generators above.
-func bKey(t testing.TB, generate func() (crypto.Signer, error)) crypto.Signer {
-	t.Helper()
-	key, err := generate()
-	if err != nil {
-		t.Fatalf("generating test key: %v", err)
-	}
-	return key
-}
 
 // bIP parses an IP address or fails the test.
 func bIP(t testing.TB, s string) net.IP {
@@ -91,7 +62,7 @@ type buildCSRSpec struct {
 	created    time.Time
 
 	// The PKCS#10 request.
-	keyGen   func() (crypto.Signer, error)
+	key      pkcs10test.KeyFunc
 	cn       string
 	orgs     []string
 	dnsNames []string
@@ -123,8 +94,8 @@ func withExpirationSeconds(seconds int32) buildCSROption {
 func withCreated(created time.Time) buildCSROption {
 	return func(s *buildCSRSpec) { s.created = created }
 }
-func withKey(generate func() (crypto.Signer, error)) buildCSROption {
-	return func(s *buildCSRSpec) { s.keyGen = generate }
+func withKey(key pkcs10test.KeyFunc) buildCSROption {
+	return func(s *buildCSRSpec) { s.key = key }
 }
 func withCN(cn string) buildCSROption         { return func(s *buildCSRSpec) { s.cn = cn } }
 func withOrgs(orgs ...string) buildCSROption  { return func(s *buildCSRSpec) { s.orgs = orgs } }
@@ -173,7 +144,7 @@ func buildCSR(t testing.TB, opts ...buildCSROption) *certificatesv1.CertificateS
 		groups:   []string{NodesGroup, bAuthGroup},
 		usages:   []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
 		created:  bNow.Add(-time.Minute),
-		keyGen:   bKeyP256,
+		key:      pkcs10test.P256,
 		cn:       bNodeUser,
 		orgs:     []string{NodesGroup},
 	}
@@ -245,7 +216,7 @@ func buildCSRPEM(t testing.TB, s *buildCSRSpec) []byte {
 		template.DNSNames, template.IPAddresses = nil, nil
 		template.ExtraExtensions = []pkix.Extension{{Id: bOIDSubjectAltName, Value: value}}
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, template, bKey(t, s.keyGen))
+	der, err := x509.CreateCertificateRequest(rand.Reader, template, s.key(t))
 	if err != nil {
 		t.Fatalf("creating CSR: %v", err)
 	}

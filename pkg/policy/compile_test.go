@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 func TestCompileValid(t *testing.T) {
@@ -116,10 +117,10 @@ func TestCompileValid(t *testing.T) {
 		"an empty keys rule compiles and allows no key": {
 			policy: buildRenewalPolicy("renew", RR{}, withKeyRules(v1alpha1.KeyRules{})),
 			check: func(t *testing.T, c *Compiled) {
-				for _, k := range []KeyInfo{
-					{Algorithm: KeyAlgorithmRSA, Bits: 2048},
-					{Algorithm: KeyAlgorithmECDSA, Bits: 256, Curve: "P-256"},
-					{Algorithm: KeyAlgorithmEd25519, Bits: 256},
+				for _, k := range []pkcs10.KeyInfo{
+					{Algorithm: pkcs10.KeyAlgorithmRSA, Bits: 2048},
+					{Algorithm: pkcs10.KeyAlgorithmECDSA, Bits: 256, Curve: "P-256"},
+					{Algorithm: pkcs10.KeyAlgorithmEd25519, Bits: 256},
 				} {
 					bCheck(t, "allows "+k.String(), c.keys.allows(k), false)
 				}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 // Reason codes of policy rule violations.
@@ -170,7 +171,7 @@ func (e *Evaluator) evaluatePolicy(ctx context.Context, r *Request, facts Facts,
 	case v1alpha1.KindClientRenewal:
 		action = p.renewal.action
 		if p.renewal.requireNode && facts.Node == nil {
-			v = append(v, Violation{ReasonNodeNotFound, fmt.Sprintf("Node %q does not exist", r.NodeName)})
+			v = append(v, Violation{Reason: ReasonNodeNotFound, Message: fmt.Sprintf("Node %q does not exist", r.NodeName)})
 		}
 	case v1alpha1.KindServing:
 		action = p.serving.action
@@ -201,22 +202,22 @@ func (e *Evaluator) evaluatePolicy(ctx context.Context, r *Request, facts Facts,
 func (p *Compiled) commonViolations(r *Request) Violations {
 	var v Violations
 	if !p.keys.allows(r.CSR.Key) {
-		v = append(v, Violation{ReasonKeyNotAllowed, fmt.Sprintf("key %s is not allowed by the policy", r.CSR.Key)})
+		v = append(v, Violation{Reason: ReasonKeyNotAllowed, Message: fmt.Sprintf("key %s is not allowed by the policy", r.CSR.Key)})
 	}
 	if r.ExpirationSeconds != nil && *r.ExpirationSeconds > p.maxExpiration {
-		v = append(v, Violation{ReasonExpirationTooLong, fmt.Sprintf(
+		v = append(v, Violation{Reason: ReasonExpirationTooLong, Message: fmt.Sprintf(
 			"expirationSeconds %d exceeds the policy's maximum of %d", *r.ExpirationSeconds, p.maxExpiration)})
 	}
 	return v
 }
 
-func (k compiledKeys) allows(key KeyInfo) bool {
+func (k compiledKeys) allows(key pkcs10.KeyInfo) bool {
 	switch key.Algorithm {
-	case KeyAlgorithmRSA:
+	case pkcs10.KeyAlgorithmRSA:
 		return k.rsaMax > 0 && key.Bits >= k.rsaMin && key.Bits <= k.rsaMax
-	case KeyAlgorithmECDSA:
+	case pkcs10.KeyAlgorithmECDSA:
 		return k.curves[key.Curve]
-	case KeyAlgorithmEd25519:
+	case pkcs10.KeyAlgorithmEd25519:
 		return k.ed25519
 	}
 	return false
@@ -228,67 +229,49 @@ func (b *compiledBootstrap) violations(r *Request, facts Facts) Violations {
 		v = append(v, *tv)
 	}
 	if b.allowedNames != nil && !b.allowedNames.MatchString(r.NodeName) {
-		v = append(v, Violation{ReasonNodeNameNotAllowed, fmt.Sprintf(
+		v = append(v, Violation{Reason: ReasonNodeNameNotAllowed, Message: fmt.Sprintf(
 			"node name %q does not match the allowed pattern %q", r.NodeName, b.allowedNames.String())})
 	}
 	if facts.Node != nil && !b.allowRejoin {
-		v = append(v, Violation{ReasonNodeAlreadyExists, fmt.Sprintf(
+		v = append(v, Violation{Reason: ReasonNodeAlreadyExists, Message: fmt.Sprintf(
 			"Node %q already exists; a bootstrap token may not take over its identity", r.NodeName)})
 	}
 	if age := facts.Now.Sub(r.Created); b.maxRequestAge > 0 && age > b.maxRequestAge {
-		v = append(v, Violation{ReasonRequestTooOld, fmt.Sprintf(
+		v = append(v, Violation{Reason: ReasonRequestTooOld, Message: fmt.Sprintf(
 			"request is %s old, older than the allowed %s", age.Round(time.Second), b.maxRequestAge)})
 	}
 	return v
 }
 
-// nodeAddresses returns the canonical DNS names and IPs a Node reports.
-func nodeAddresses(node *corev1.Node) (map[string]bool, []net.IP) {
-	names := map[string]bool{}
-	var ips []net.IP
-	for _, a := range node.Status.Addresses {
-		switch a.Type {
-		case corev1.NodeHostName, corev1.NodeInternalDNS, corev1.NodeExternalDNS:
-			names[CanonicalDNSName(a.Address)] = true
-		case corev1.NodeInternalIP, corev1.NodeExternalIP:
-			if ip := net.ParseIP(a.Address); ip != nil {
-				ips = append(ips, CanonicalIP(ip))
-			}
-		}
-	}
-	return names, ips
-}
-
 func (e *Evaluator) servingViolations(ctx context.Context, r *Request, node *corev1.Node, s *compiledServing) (Violations, error) {
 	var v Violations
 	if n := len(r.CSR.DNSNames); n > s.maxDNSNames {
-		v = append(v, Violation{ReasonTooManyDNSNames, fmt.Sprintf("%d DNS SANs exceed the policy's maximum of %d", n, s.maxDNSNames)})
+		v = append(v, Violation{Reason: ReasonTooManyDNSNames, Message: fmt.Sprintf("%d DNS SANs exceed the policy's maximum of %d", n, s.maxDNSNames)})
 	}
 	if n := len(r.CSR.IPAddresses); n > s.maxIPAddresses {
-		v = append(v, Violation{ReasonTooManyIPAddresses, fmt.Sprintf("%d IP SANs exceed the policy's maximum of %d", n, s.maxIPAddresses)})
+		v = append(v, Violation{Reason: ReasonTooManyIPAddresses, Message: fmt.Sprintf("%d IP SANs exceed the policy's maximum of %d", n, s.maxIPAddresses)})
 	}
-	names, ips := nodeAddresses(node)
-	ownsIP := func(ip net.IP) bool { return slices.ContainsFunc(ips, CanonicalIP(ip).Equal) }
+	owned := NodeAddressesOf(node)
 	for _, name := range r.CSR.DNSNames {
-		if canon := CanonicalDNSName(name); !names[canon] && !s.dnsAllowed(canon) {
-			v = append(v, Violation{ReasonSANNotOwnedByNode, fmt.Sprintf(
+		if !owned.OwnsDNSName(name) && !s.dnsAllowed(CanonicalDNSName(name)) {
+			v = append(v, Violation{Reason: ReasonSANNotOwnedByNode, Message: fmt.Sprintf(
 				"DNS SAN %q is not an address of Node %q nor allowed by the policy", name, node.Name)})
 		}
 	}
 	for _, ip := range r.CSR.IPAddresses {
 		switch {
 		case ip.IsLoopback() && !s.allowLoopback:
-			v = append(v, Violation{ReasonLoopbackIPSAN, fmt.Sprintf("loopback IP SAN %s is not allowed by the policy", ip)})
-		case ip.IsLoopback() && !ownsIP(ip):
-			v = append(v, Violation{ReasonSANNotOwnedByNode, fmt.Sprintf(
+			v = append(v, Violation{Reason: ReasonLoopbackIPSAN, Message: fmt.Sprintf("loopback IP SAN %s is not allowed by the policy", ip)})
+		case ip.IsLoopback() && !owned.OwnsIP(ip):
+			v = append(v, Violation{Reason: ReasonSANNotOwnedByNode, Message: fmt.Sprintf(
 				"loopback IP SAN %s is not an address of Node %q", ip, node.Name)})
-		case !ownsIP(ip) && !s.ipAllowed(ip):
-			v = append(v, Violation{ReasonSANNotOwnedByNode, fmt.Sprintf(
+		case !owned.OwnsIP(ip) && !s.ipAllowed(ip):
+			v = append(v, Violation{Reason: ReasonSANNotOwnedByNode, Message: fmt.Sprintf(
 				"IP SAN %s is not an address of Node %q nor allowed by the policy", ip, node.Name)})
 		}
 	}
 	if s.resolve {
-		rv, err := e.resolutionViolations(ctx, r.CSR.DNSNames, ownsIP)
+		rv, err := e.resolutionViolations(ctx, r.CSR.DNSNames, owned.OwnsIP)
 		if err != nil {
 			return nil, err
 		}
@@ -328,16 +311,16 @@ func (e *Evaluator) resolutionViolations(ctx context.Context, dnsNames []string,
 		var dnsErr *net.DNSError
 		switch {
 		case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-			v = append(v, Violation{ReasonDNSNameDoesNotResolve, fmt.Sprintf("DNS SAN %q does not resolve", name)})
+			v = append(v, Violation{Reason: ReasonDNSNameDoesNotResolve, Message: fmt.Sprintf("DNS SAN %q does not resolve", name)})
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("resolving %s: %w", name, err)
 		case len(addrs) == 0:
-			v = append(v, Violation{ReasonDNSNameDoesNotResolve, fmt.Sprintf("DNS SAN %q resolves to no address", name)})
+			v = append(v, Violation{Reason: ReasonDNSNameDoesNotResolve, Message: fmt.Sprintf("DNS SAN %q resolves to no address", name)})
 		}
 		for _, a := range addrs {
 			if !owns(a.IP) {
-				v = append(v, Violation{ReasonDNSNameResolvesElsewhere, fmt.Sprintf(
+				v = append(v, Violation{Reason: ReasonDNSNameResolvesElsewhere, Message: fmt.Sprintf(
 					"DNS SAN %q resolves to %s, which is not an address of the Node", name, a.IP)})
 				break
 			}
@@ -351,7 +334,7 @@ func loopbackSANs(r *Request) Violations {
 	var v Violations
 	for _, ip := range r.CSR.IPAddresses {
 		if ip.IsLoopback() {
-			v = append(v, Violation{ReasonLoopbackIPSAN, fmt.Sprintf(
+			v = append(v, Violation{Reason: ReasonLoopbackIPSAN, Message: fmt.Sprintf(
 				"loopback IP SAN %s is denied unless a policy allows loopback", ip)})
 		}
 	}

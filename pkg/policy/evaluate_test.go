@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10/pkcs10test"
 )
 
 // stubResolver is a map-based Resolver. Names in failing fail with a
@@ -322,57 +323,57 @@ func TestEvaluate(t *testing.T) {
 			want: Decision{Result: Deny, Reason: ReasonExpirationTooLong, Policy: "renewal"},
 		},
 		"the default keys allow RSA-2048": {
-			csr: renew(withKey(bKeyRSA2048), usages(ke, ds, ca)), node: node, policies: []P{renewPolicy},
+			csr: renew(withKey(pkcs10test.RSA2048), usages(ke, ds, ca)), node: node, policies: []P{renewPolicy},
 			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
 		},
 		"the default keys allow ECDSA P-256": {
-			csr: renew(withKey(bKeyP256)), node: node, policies: []P{renewPolicy},
+			csr: renew(withKey(pkcs10test.P256)), node: node, policies: []P{renewPolicy},
 			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
 		},
 		"the default keys allow ECDSA P-384": {
-			csr: renew(withKey(bKeyP384)), node: node, policies: []P{renewPolicy},
+			csr: renew(withKey(pkcs10test.P384)), node: node, policies: []P{renewPolicy},
 			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
 		},
 		"the default keys allow Ed25519": {
-			csr: renew(withKey(bKeyEd25519)), node: node, policies: []P{renewPolicy},
+			csr: renew(withKey(pkcs10test.Ed25519)), node: node, policies: []P{renewPolicy},
 			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
 		},
 		"the default keys deny ECDSA P-521 as KeyNotAllowed": {
-			csr: renew(withKey(bKeyP521)), node: node, policies: []P{renewPolicy},
+			csr: renew(withKey(pkcs10test.P521)), node: node, policies: []P{renewPolicy},
 			want: Decision{Result: Deny, Reason: ReasonKeyNotAllowed, Policy: "renewal", Message: "ECDSA-P521"},
 		},
 		"a keys rule allowing only ECDSA denies RSA": {
-			csr: renew(withKey(bKeyRSA2048)), node: node,
+			csr: renew(withKey(pkcs10test.RSA2048)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{ECDSACurves: []v1alpha1.ECDSACurve{v1alpha1.CurveP256}}))},
 			want:     Decision{Result: Deny, Reason: ReasonKeyNotAllowed, Policy: "renewal", Message: "RSA-2048"},
 		},
 		"a keys rule allowing only ECDSA P-256 still allows P-256": {
-			csr: renew(withKey(bKeyP256)), node: node,
+			csr: renew(withKey(pkcs10test.P256)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{ECDSACurves: []v1alpha1.ECDSACurve{v1alpha1.CurveP256}}))},
 			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
 		},
 		"a keys rule allowing P-521 approves P-521": {
-			csr: renew(withKey(bKeyP521)), node: node,
+			csr: renew(withKey(pkcs10test.P521)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{ECDSACurves: []v1alpha1.ECDSACurve{v1alpha1.CurveP521}}))},
 			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
 		},
 		"a keys rule without ed25519 denies Ed25519": {
-			csr: renew(withKey(bKeyEd25519)), node: node,
+			csr: renew(withKey(pkcs10test.Ed25519)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{RSA: &v1alpha1.RSAKeyRule{}}))},
 			want:     Decision{Result: Deny, Reason: ReasonKeyNotAllowed, Policy: "renewal"},
 		},
 		"an RSA rule of at least 4096 bits denies RSA-2048": {
-			csr: renew(withKey(bKeyRSA2048)), node: node,
+			csr: renew(withKey(pkcs10test.RSA2048)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{RSA: &v1alpha1.RSAKeyRule{MinBits: 4096}}))},
 			want:     Decision{Result: Deny, Reason: ReasonKeyNotAllowed, Policy: "renewal"},
 		},
 		"an RSA rule of at least 4096 bits approves RSA-4096": {
-			csr: renew(withKey(bKeyRSA4096)), node: node,
+			csr: renew(withKey(pkcs10test.RSA4096)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{RSA: &v1alpha1.RSAKeyRule{MinBits: 4096}}))},
 			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
 		},
 		"an RSA rule of at most 3072 bits denies RSA-4096": {
-			csr: renew(withKey(bKeyRSA4096)), node: node,
+			csr: renew(withKey(pkcs10test.RSA4096)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{RSA: &v1alpha1.RSAKeyRule{MaxBits: 3072}}))},
 			want:     Decision{Result: Deny, Reason: ReasonKeyNotAllowed, Policy: "renewal", Message: "RSA-4096"},
 		},
@@ -763,7 +764,7 @@ func TestEvaluate(t *testing.T) {
 
 		// ---- Combination ----
 		"one approving and one denying policy approve, by the approving one": {
-			csr: renew(withKey(bKeyP521)), node: node,
+			csr: renew(withKey(pkcs10test.P521)), node: node,
 			policies: []P{
 				buildRenewalPolicy("z-approves", RR{}, withKeyRules(v1alpha1.KeyRules{ECDSACurves: []v1alpha1.ECDSACurve{v1alpha1.CurveP521}})),
 				buildRenewalPolicy("a-denies", RR{}),

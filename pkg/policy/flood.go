@@ -2,11 +2,11 @@ package policy
 
 import (
 	"cmp"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 // Reason codes of flood protection.
@@ -33,24 +33,7 @@ func (p PendingCSR) commonName() string {
 	if p.CommonName != "" {
 		return p.CommonName
 	}
-	return CommonNameOf(p.Request)
-}
-
-// CommonNameOf returns the subject CN of a CSR PEM without verifying it, or
-// "" when it does not parse. It is cheap enough to run over a flood.
-func CommonNameOf(pemBytes []byte) string {
-	if len(pemBytes) > MaxCSRPEMBytes {
-		return ""
-	}
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		return ""
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
-		return ""
-	}
-	return csr.Subject.CommonName
+	return pkcs10.CommonNameOf(p.Request)
 }
 
 // CheckFlood decides whether self must be denied because its requester has

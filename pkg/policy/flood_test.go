@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"encoding/pem"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,38 +148,6 @@ func TestCheckFloodRanksMissingSelfByCreation(t *testing.T) {
 	got, flooded := CheckFlood(self, []PendingCSR{newer}, 5)
 	if !flooded || got.Reason != ReasonSuperseded {
 		t.Errorf("CheckFlood() = %+v, %v; want Deny Superseded by csr-new", got, flooded)
-	}
-}
-
-func TestCommonNameOf(t *testing.T) {
-	valid := buildCSR(t).Spec.Request
-	block, _ := pem.Decode(valid)
-	flipped := slices.Clone(block.Bytes)
-	flipped[len(flipped)-1] ^= 0xff
-	badSignature := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: flipped})
-	pad := func(p []byte, n int) []byte {
-		return append(slices.Clone(p), []byte(strings.Repeat("\n", n-len(p)))...)
-	}
-	tests := map[string]struct {
-		in   []byte
-		want string
-	}{
-		"a valid request": {valid, bNodeUser},
-		"a request with a bad signature is not verified": {badSignature, bNodeUser},
-		"a request padded to exactly the size limit":     {pad(valid, MaxCSRPEMBytes), bNodeUser},
-		"a request padded one byte over the size limit":  {pad(valid, MaxCSRPEMBytes+1), ""},
-		"garbage":                           {[]byte("-----BEGIN CERTIFICATE REQUEST-----\nnot base64!\n-----END CERTIFICATE REQUEST-----\n"), ""},
-		"a PEM block that is not a request": {pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: []byte{0x30, 0x03, 0x02, 0x01, 0x00}}), ""},
-		"no PEM at all":                     {[]byte("hello"), ""},
-		"empty input":                       {nil, ""},
-		"a request without a CN":            {buildCSR(t, withCN("")).Spec.Request, ""},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := CommonNameOf(tc.in); got != tc.want {
-				t.Errorf("CommonNameOf() = %q, want %q", got, tc.want)
-			}
-		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 // Identities and signer names that kubelet requests use.
@@ -47,7 +48,7 @@ type Request struct {
 	// Created is the CSR's creation time.
 	Created time.Time
 	// CSR is the parsed PKCS#10 request; nil when parsing found violations.
-	CSR *ParsedCSR
+	CSR *pkcs10.Request
 	// ParseViolations are what parsing spec.request found wrong.
 	ParseViolations Violations
 }
@@ -95,7 +96,7 @@ func NewRequest(csr *certificatesv1.CertificateSigningRequest) (*Request, bool) 
 		ExpirationSeconds: csr.Spec.ExpirationSeconds,
 		Created:           csr.CreationTimestamp.Time,
 	}
-	r.CSR, r.ParseViolations = ParseCSR(csr.Spec.Request)
+	r.CSR, r.ParseViolations = pkcs10.Parse(csr.Spec.Request)
 	switch kind {
 	case v1alpha1.KindClientBootstrap:
 		r.TokenID = strings.TrimPrefix(r.Username, BootstrapUserPrefix)

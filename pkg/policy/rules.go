@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 // Reason codes of the checks that hold whatever a policy says.
@@ -53,36 +54,36 @@ var (
 // kubelet signers, tightened where nodetrust must be stricter (an empty node
 // name). It needs a parsed CSR. It is also the signing controller's
 // defence-in-depth check.
-func SignerRules(signerName string, csr *ParsedCSR, usages []certificatesv1.KeyUsage) Violations {
+func SignerRules(signerName string, csr *pkcs10.Request, usages []certificatesv1.KeyUsage) Violations {
 	var v Violations
 	if !slices.Equal(csr.Organizations, []string{NodesGroup}) {
-		v = append(v, Violation{ReasonInvalidOrganization,
-			fmt.Sprintf("subject organization must be exactly [%q], got %q", NodesGroup, csr.Organizations)})
+		v = append(v, Violation{Reason: ReasonInvalidOrganization,
+			Message: fmt.Sprintf("subject organization must be exactly [%q], got %q", NodesGroup, csr.Organizations)})
 	}
 	switch node, ok := strings.CutPrefix(csr.CommonName, NodeUserPrefix); {
 	case !ok:
-		v = append(v, Violation{ReasonInvalidCommonName,
-			fmt.Sprintf("common name %q does not start with %q", csr.CommonName, NodeUserPrefix)})
+		v = append(v, Violation{Reason: ReasonInvalidCommonName,
+			Message: fmt.Sprintf("common name %q does not start with %q", csr.CommonName, NodeUserPrefix)})
 	case node == "":
-		v = append(v, Violation{ReasonEmptyNodeName, fmt.Sprintf("common name %q names no node", csr.CommonName)})
+		v = append(v, Violation{Reason: ReasonEmptyNodeName, Message: fmt.Sprintf("common name %q names no node", csr.CommonName)})
 	case len(validation.IsDNS1123Subdomain(node)) > 0:
-		v = append(v, Violation{ReasonInvalidNodeName,
-			fmt.Sprintf("node name %q in the common name is not a valid Node name", node)})
+		v = append(v, Violation{Reason: ReasonInvalidNodeName,
+			Message: fmt.Sprintf("node name %q in the common name is not a valid Node name", node)})
 	}
 	allowed := clientUsages
 	if signerName == KubeletServingSignerName {
 		allowed = servingUsages
 	}
 	if !usagesAllowed(usages, allowed) {
-		v = append(v, Violation{ReasonInvalidUsages,
-			fmt.Sprintf("usages %q are not allowed for signer %s", usages, signerName)})
+		v = append(v, Violation{Reason: ReasonInvalidUsages,
+			Message: fmt.Sprintf("usages %q are not allowed for signer %s", usages, signerName)})
 	}
 	sans := len(csr.DNSNames) + len(csr.IPAddresses)
 	switch {
 	case signerName == KubeletClientSignerName && sans > 0:
-		v = append(v, Violation{ReasonSANsNotAllowed, "client certificates must not carry DNS or IP SANs"})
+		v = append(v, Violation{Reason: ReasonSANsNotAllowed, Message: "client certificates must not carry DNS or IP SANs"})
 	case signerName == KubeletServingSignerName && sans == 0:
-		v = append(v, Violation{ReasonMissingSANs, "serving certificates need at least one DNS or IP SAN"})
+		v = append(v, Violation{Reason: ReasonMissingSANs, Message: "serving certificates need at least one DNS or IP SAN"})
 	}
 	return v
 }
@@ -124,10 +125,10 @@ func Invariants(r *Request, cluster ClusterIdentity) Violations {
 	if r.Kind != v1alpha1.KindClientBootstrap {
 		switch {
 		case r.NodeName == "":
-			v = append(v, Violation{ReasonEmptyNodeName, fmt.Sprintf("requester %q names no node", r.Username)})
+			v = append(v, Violation{Reason: ReasonEmptyNodeName, Message: fmt.Sprintf("requester %q names no node", r.Username)})
 		case r.CSR.CommonName != r.Username:
-			v = append(v, Violation{ReasonCommonNameMismatch,
-				fmt.Sprintf("common name %q does not match the requester %q", r.CSR.CommonName, r.Username)})
+			v = append(v, Violation{Reason: ReasonCommonNameMismatch,
+				Message: fmt.Sprintf("common name %q does not match the requester %q", r.CSR.CommonName, r.Username)})
 		}
 	}
 	if r.Kind == v1alpha1.KindServing {
@@ -136,33 +137,33 @@ func Invariants(r *Request, cluster ClusterIdentity) Violations {
 	return v
 }
 
-func sanInvariants(csr *ParsedCSR, cluster ClusterIdentity) Violations {
+func sanInvariants(csr *pkcs10.Request, cluster ClusterIdentity) Violations {
 	var v Violations
 	clusterNames := clusterDNSNames(cluster.Domain)
 	for _, name := range csr.DNSNames {
 		canon := CanonicalDNSName(name)
 		switch {
 		case strings.Contains(name, "*"):
-			v = append(v, Violation{ReasonWildcardSAN, fmt.Sprintf("wildcard DNS SAN %q is not allowed", name)})
+			v = append(v, Violation{Reason: ReasonWildcardSAN, Message: fmt.Sprintf("wildcard DNS SAN %q is not allowed", name)})
 		case len(validation.IsDNS1123Subdomain(canon)) > 0:
-			v = append(v, Violation{ReasonInvalidDNSName, fmt.Sprintf("DNS SAN %q is not a valid DNS name", name)})
+			v = append(v, Violation{Reason: ReasonInvalidDNSName, Message: fmt.Sprintf("DNS SAN %q is not a valid DNS name", name)})
 		case clusterNames[canon] || strings.HasPrefix(canon, "kubernetes.default.svc."):
-			v = append(v, Violation{ReasonClusterIdentitySAN, fmt.Sprintf("DNS SAN %q names the Kubernetes API server", name)})
+			v = append(v, Violation{Reason: ReasonClusterIdentitySAN, Message: fmt.Sprintf("DNS SAN %q names the Kubernetes API server", name)})
 		}
 	}
 	for _, ip := range csr.IPAddresses {
 		switch {
 		case ip.IsUnspecified():
-			v = append(v, Violation{ReasonForbiddenIPSAN, fmt.Sprintf("IP SAN %s is the unspecified address", ip)})
+			v = append(v, Violation{Reason: ReasonForbiddenIPSAN, Message: fmt.Sprintf("IP SAN %s is the unspecified address", ip)})
 		case ip.IsMulticast():
-			v = append(v, Violation{ReasonForbiddenIPSAN, fmt.Sprintf("IP SAN %s is a multicast address", ip)})
+			v = append(v, Violation{Reason: ReasonForbiddenIPSAN, Message: fmt.Sprintf("IP SAN %s is a multicast address", ip)})
 		case ip.IsLinkLocalUnicast():
-			v = append(v, Violation{ReasonForbiddenIPSAN, fmt.Sprintf("IP SAN %s is a link-local address", ip)})
+			v = append(v, Violation{Reason: ReasonForbiddenIPSAN, Message: fmt.Sprintf("IP SAN %s is a link-local address", ip)})
 		case ip.Equal(net.IPv4bcast):
-			v = append(v, Violation{ReasonForbiddenIPSAN, fmt.Sprintf("IP SAN %s is the broadcast address", ip)})
+			v = append(v, Violation{Reason: ReasonForbiddenIPSAN, Message: fmt.Sprintf("IP SAN %s is the broadcast address", ip)})
 		case slices.ContainsFunc(cluster.ServiceIPs, ip.Equal):
-			v = append(v, Violation{ReasonClusterIdentitySAN,
-				fmt.Sprintf("IP SAN %s is the Kubernetes API server's Service IP", ip)})
+			v = append(v, Violation{Reason: ReasonClusterIdentitySAN,
+				Message: fmt.Sprintf("IP SAN %s is the Kubernetes API server's Service IP", ip)})
 		}
 	}
 	return v
@@ -174,19 +175,4 @@ func clusterDNSNames(domain string) map[string]bool {
 		names["kubernetes.default.svc."+d] = true
 	}
 	return names
-}
-
-// CanonicalDNSName lower-cases name and drops one trailing dot, so that names
-// compare as DNS compares them.
-func CanonicalDNSName(name string) string {
-	return strings.ToLower(strings.TrimSuffix(name, "."))
-}
-
-// CanonicalIP returns ip in its 16-byte form with IPv4-mapped IPv6 addresses
-// folded onto IPv4, so that equal addresses compare equal with bytes.Equal.
-func CanonicalIP(ip net.IP) net.IP {
-	if v4 := ip.To4(); v4 != nil {
-		return v4.To16()
-	}
-	return ip.To16()
 }

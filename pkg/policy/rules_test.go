@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"net"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 const (
@@ -29,9 +29,9 @@ func bReasons(v Violations) []string {
 	return out
 }
 
-// bParsed is a ParsedCSR with the subject and SANs of a kubelet request.
-func bParsed(cn string, orgs []string, dns []string, ips ...string) *ParsedCSR {
-	p := &ParsedCSR{CommonName: cn, Organizations: orgs, DNSNames: dns}
+// bParsed is a pkcs10.Request with the subject and SANs of a kubelet request.
+func bParsed(cn string, orgs []string, dns []string, ips ...string) *pkcs10.Request {
+	p := &pkcs10.Request{CommonName: cn, Organizations: orgs, DNSNames: dns}
 	for _, ip := range ips {
 		parsed := net.ParseIP(ip)
 		if v4 := parsed.To4(); v4 != nil {
@@ -48,7 +48,7 @@ func TestSignerRules(t *testing.T) {
 	serving := []certificatesv1.KeyUsage{bDS, bSA}
 	tests := map[string]struct {
 		signer string
-		csr    *ParsedCSR
+		csr    *pkcs10.Request
 		usages []certificatesv1.KeyUsage
 		want   []string
 	}{
@@ -176,7 +176,7 @@ func TestUsagesAllowed(t *testing.T) {
 func TestInvariants(t *testing.T) {
 	nodes := []string{NodesGroup}
 	cluster := ClusterIdentity{Domain: "cluster.local", ServiceIPs: []net.IP{net.ParseIP("10.96.0.1"), net.ParseIP("fd00:10:96::1")}}
-	renewal := func(user string, csr *ParsedCSR) *Request {
+	renewal := func(user string, csr *pkcs10.Request) *Request {
 		return &Request{Kind: v1alpha1.KindClientRenewal, SignerName: KubeletClientSignerName, Username: user,
 			NodeName: strings.TrimPrefix(user, NodeUserPrefix), Usages: []certificatesv1.KeyUsage{bDS, bCA}, CSR: csr}
 	}
@@ -190,7 +190,7 @@ func TestInvariants(t *testing.T) {
 		want    []string
 	}{
 		"parse violations are returned as they are": {
-			r:    &Request{Kind: v1alpha1.KindClientRenewal, ParseViolations: Violations{{"MalformedPEM", "x"}, {"WeakKey", "y"}}},
+			r:    &Request{Kind: v1alpha1.KindClientRenewal, ParseViolations: Violations{{Reason: "MalformedPEM", Message: "x"}, {Reason: "WeakKey", Message: "y"}}},
 			want: []string{"MalformedPEM", "WeakKey"},
 		},
 		"a bootstrap request may name any node in its CN": {
@@ -241,7 +241,7 @@ func TestInvariants(t *testing.T) {
 		"an IPv4-mapped form of the Service IP is the Service IP": {
 			r: &Request{Kind: v1alpha1.KindServing, SignerName: KubeletServingSignerName, Username: bNodeUser, NodeName: bNodeName,
 				Usages: []certificatesv1.KeyUsage{bDS, bSA},
-				CSR:    &ParsedCSR{CommonName: bNodeUser, Organizations: nodes, IPAddresses: []net.IP{net.ParseIP("::ffff:10.96.0.1").To16()}}},
+				CSR:    &pkcs10.Request{CommonName: bNodeUser, Organizations: nodes, IPAddresses: []net.IP{net.ParseIP("::ffff:10.96.0.1").To16()}}},
 			want: []string{ReasonClusterIdentitySAN},
 		},
 		"serving SAN checks come after the signer rules": {
@@ -262,57 +262,6 @@ func TestInvariants(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestCanonicalDNSName(t *testing.T) {
-	tests := map[string]struct{ in, want string }{
-		"lower-cases":                 {"Worker-1.Example.COM", "worker-1.example.com"},
-		"drops one trailing dot":      {"worker-1.example.com.", "worker-1.example.com"},
-		"drops only one trailing dot": {"a..", "a."},
-		"a lone dot becomes empty":    {".", ""},
-		"empty stays empty":           {"", ""},
-		"keeps a leading wildcard":    {"*.Nodes.Example.com.", "*.nodes.example.com"},
-		"an already canonical name":   {"worker-1", "worker-1"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := CanonicalDNSName(tc.in); got != tc.want {
-				t.Errorf("CanonicalDNSName(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
-func TestCanonicalIP(t *testing.T) {
-	tests := map[string]struct {
-		in   net.IP
-		want net.IP
-	}{
-		"a 4-byte IPv4 address becomes its 16-byte form": {net.IP{10, 0, 0, 1}, net.ParseIP("10.0.0.1").To16()},
-		"a 16-byte IPv4-mapped address stays the same":   {net.ParseIP("::ffff:10.0.0.1"), net.ParseIP("10.0.0.1").To16()},
-		"an IPv6 address is unchanged":                   {net.ParseIP("2001:db8::1"), net.ParseIP("2001:0db8:0:0:0:0:0:1")},
-		"an IPv4-compatible (not mapped) address stays IPv6": {
-			net.ParseIP("::10.0.0.1"), net.IP{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1},
-		},
-		"nil stays nil":               {nil, nil},
-		"a 3-byte slice is not an IP": {net.IP{1, 2, 3}, nil},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got := CanonicalIP(tc.in)
-			if !bytes.Equal(got, tc.want) { //nolint:staticcheck // CanonicalIP promises the exact 16-byte form
-				t.Errorf("CanonicalIP(%v) = %v (% x), want %v (% x)", tc.in, got, []byte(got), tc.want, []byte(tc.want))
-			}
-			if got != nil && len(got) != net.IPv6len {
-				t.Errorf("CanonicalIP(%v) has %d bytes, want 16", tc.in, len(got))
-			}
-		})
-	}
-	t.Run("the two forms of an IPv4 address are bytes.Equal", func(t *testing.T) {
-		if !bytes.Equal(CanonicalIP(net.IP{192, 0, 2, 1}), CanonicalIP(net.ParseIP("::ffff:192.0.2.1"))) { //nolint:staticcheck // exact bytes are the point
-			t.Error("4-byte and IPv4-mapped forms differ after CanonicalIP")
-		}
-	})
 }
 
 func TestClassify(t *testing.T) {

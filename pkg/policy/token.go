@@ -32,8 +32,8 @@ const ReasonBootstrapTokenInvalid = "BootstrapTokenInvalid"
 // would not authenticate at now. It returns nil for a valid token.
 func CheckBootstrapToken(tokenID string, secret *corev1.Secret, now time.Time) *Violation {
 	invalid := func(format string, args ...any) *Violation {
-		return &Violation{ReasonBootstrapTokenInvalid,
-			fmt.Sprintf("bootstrap token %q ", tokenID) + fmt.Sprintf(format, args...)}
+		return &Violation{Reason: ReasonBootstrapTokenInvalid,
+			Message: fmt.Sprintf("bootstrap token %q ", tokenID) + fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case !bootstrapTokenIDPattern.MatchString(tokenID):

@@ -1,31 +1,12 @@
 package policy
 
-import "strings"
+import "github.com/nodetrust/nodetrust/pkg/pkcs10"
 
-// Violation is one rule a request breaks: a CamelCase reason code that is
-// stable for alerting and a human message that names the exact violation.
-// Messages never carry internal error text.
-type Violation struct {
-	Reason  string
-	Message string
-}
+// Violation is one rule a request breaks: a stable CamelCase reason code and
+// a human message. It is pkcs10.Violation, the one violation type of
+// nodetrust, so that what parsing finds and what the rules here find read
+// the same and combine in one Violations list.
+type Violation = pkcs10.Violation
 
-// Violations is an ordered list of rule violations.
-type Violations []Violation
-
-// Reason returns the reason of the first violation, or "" when there is none.
-func (v Violations) Reason() string {
-	if len(v) == 0 {
-		return ""
-	}
-	return v[0].Reason
-}
-
-// Message joins the messages of all violations with "; ".
-func (v Violations) Message() string {
-	msgs := make([]string, 0, len(v))
-	for _, x := range v {
-		msgs = append(msgs, x.Message)
-	}
-	return strings.Join(msgs, "; ")
-}
+// Violations is an ordered list of rule violations (pkcs10.Violations).
+type Violations = pkcs10.Violations

@@ -1,29 +1,21 @@
-package policy
+package pkcs10
 
 import (
 	"crypto/x509/pkix"
 	"net"
 	"slices"
 	"testing"
+
+	"github.com/nodetrust/nodetrust/pkg/pkcs10/pkcs10test"
 )
 
-// csrTestReasons are all the reasons ParseCSR may report.
-var csrTestReasons = []string{
-	"RequestTooLarge", "MalformedPEM", "UnexpectedPEMType", "MultiplePEMBlocks",
-	"TrailingData", "MalformedRequest", "InvalidSignature",
-	"SubjectMultiValuedRDN", "SubjectUnexpectedAttribute", "SubjectMultipleCommonNames",
-	"SubjectMissingCommonName", "SubjectDuplicateRDN", "SubjectInvalidString",
-	"DisallowedExtension", "DisallowedAttribute", "UnsupportedSANType", "MalformedSAN",
-	"WeakKey", "UnsupportedKey",
-}
-
-// FuzzParseCSR checks that ParseCSR never panics, returns a result exactly
+// FuzzParse checks that Parse never panics, returns a result exactly
 // when it reports no violation, and only accepts what the rules allow. The
-// seeds in testdata/fuzz/FuzzParseCSR are added automatically.
-func FuzzParseCSR(f *testing.F) {
+// seeds in testdata/fuzz/FuzzParse are added automatically.
+func FuzzParse(f *testing.F) {
 	f.Add(csrTestPEM(f, csrTestWithDNS("worker-1.example.com"), csrTestWithIPs("10.0.0.1", "fd00::1")))
-	f.Add(csrTestPEM(f, csrTestWithKey(testKeyRSA2048(f)), csrTestWithDNS("worker-1")))
-	f.Add(csrTestPEM(f, csrTestWithKey(testKey(f, testKeyEd25519Values))))
+	f.Add(csrTestPEM(f, csrTestWithKey(pkcs10test.RSA2048(f)), csrTestWithDNS("worker-1")))
+	f.Add(csrTestPEM(f, csrTestWithKey(pkcs10test.Ed25519(f))))
 	f.Add(csrTestPEM(f, csrTestWithURIs("https://x"), csrTestWithEmails("a@example.com")))
 	f.Add(csrTestPEM(f, csrTestWithExtraExtension(csrTestBasicConstraints(f, true))))
 	f.Add(csrTestPEM(f, csrTestWithSubject(pkix.Name{CommonName: "a", Organization: []string{"x", "y"}, OrganizationalUnit: []string{"z"}})))
@@ -31,13 +23,14 @@ func FuzzParseCSR(f *testing.F) {
 	f.Add([]byte("-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n"))
 	f.Add([]byte{})
 
+	reasons := ReasonCodes()
 	f.Fuzz(func(t *testing.T, input []byte) {
-		parsed, violations := ParseCSR(input)
+		parsed, violations := Parse(input)
 		if (parsed == nil) != (len(violations) > 0) {
 			t.Fatalf("parsed = %v with %d violations; want a result exactly when there is no violation", parsed, len(violations))
 		}
 		for _, v := range violations {
-			if !slices.Contains(csrTestReasons, v.Reason) || v.Message == "" {
+			if !slices.Contains(reasons, v.Reason) || v.Message == "" {
 				t.Errorf("violation %+v has an unknown reason or no message", v)
 			}
 		}
@@ -49,11 +42,11 @@ func FuzzParseCSR(f *testing.F) {
 
 // csrTestCheckAccepted checks that an accepted request has only what the
 // rules allow, and that crypto/x509 reads it the same way.
-func csrTestCheckAccepted(t *testing.T, input []byte, p *ParsedCSR) {
+func csrTestCheckAccepted(t *testing.T, input []byte, p *Request) {
 	t.Helper()
 	csr := p.CSR
-	if len(input) > MaxCSRPEMBytes {
-		t.Errorf("accepted %d bytes, more than MaxCSRPEMBytes", len(input))
+	if len(input) > MaxPEMBytes {
+		t.Errorf("accepted %d bytes, more than MaxPEMBytes", len(input))
 	}
 	if csr == nil {
 		t.Fatal("accepted request has no CSR")

@@ -1,4 +1,4 @@
-package policy
+package pkcs10
 
 import (
 	"bytes"
@@ -17,34 +17,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxCSRPEMBytes is the largest spec.request ParseCSR accepts. Longer input is
-// denied with RequestTooLarge before any decoding. Kubelet requests are under
+// MaxPEMBytes is the largest input Parse accepts. Longer input is refused
+// with ReasonRequestTooLarge before any decoding. Kubelet requests are under
 // 2 KiB and an RSA-8192 request is about 3.5 KiB, so 16 KiB leaves ample room.
-const MaxCSRPEMBytes = 16 << 10
-
-// Reason codes of the violations ParseCSR reports.
-const (
-	csrReasonRequestTooLarge            = "RequestTooLarge"
-	csrReasonMalformedPEM               = "MalformedPEM"
-	csrReasonUnexpectedPEMType          = "UnexpectedPEMType"
-	csrReasonMultiplePEMBlocks          = "MultiplePEMBlocks"
-	csrReasonTrailingData               = "TrailingData"
-	csrReasonMalformedRequest           = "MalformedRequest"
-	csrReasonInvalidSignature           = "InvalidSignature"
-	csrReasonWeakSignature              = "WeakSignature"
-	csrReasonSubjectMultiValuedRDN      = "SubjectMultiValuedRDN"
-	csrReasonSubjectUnexpectedAttribute = "SubjectUnexpectedAttribute"
-	csrReasonSubjectMultipleCommonNames = "SubjectMultipleCommonNames"
-	csrReasonSubjectMissingCommonName   = "SubjectMissingCommonName"
-	csrReasonSubjectDuplicateRDN        = "SubjectDuplicateRDN"
-	csrReasonSubjectInvalidString       = "SubjectInvalidString"
-	csrReasonDisallowedExtension        = "DisallowedExtension"
-	csrReasonDisallowedAttribute        = "DisallowedAttribute"
-	csrReasonUnsupportedSANType         = "UnsupportedSANType"
-	csrReasonMalformedSAN               = "MalformedSAN"
-	csrReasonWeakKey                    = "WeakKey"
-	csrReasonUnsupportedKey             = "UnsupportedKey"
-)
+const MaxPEMBytes = 16 << 10
 
 // Absolute key limits. Policies may narrow them but never widen them.
 const (
@@ -131,7 +107,7 @@ var csrSANTypeNames = map[int]string{
 // KeyAlgorithm names the public key algorithm of a request.
 type KeyAlgorithm string
 
-// The key algorithms ParseCSR accepts.
+// The key algorithms Parse accepts.
 const (
 	KeyAlgorithmRSA     KeyAlgorithm = "RSA"
 	KeyAlgorithmECDSA   KeyAlgorithm = "ECDSA"
@@ -161,10 +137,10 @@ func (k KeyInfo) String() string {
 	}
 }
 
-// ParsedCSR is a PKCS#10 request that ParseCSR found free of violations.
+// Request is a PKCS#10 request that Parse found free of violations.
 // Subject and SAN values come from the raw DER, not from the fields Go's
 // parser fills in.
-type ParsedCSR struct {
+type Request struct {
 	// CSR is the request as parsed by crypto/x509. Its signature is valid.
 	CSR *x509.CertificateRequest
 	// CommonName is the single, non-empty CN of the subject.
@@ -180,7 +156,7 @@ type ParsedCSR struct {
 	Key KeyInfo
 }
 
-// ParseCSR decodes a PEM-encoded PKCS#10 request, verifies its signature and
+// Parse decodes a PEM-encoded PKCS#10 request, verifies its signature and
 // checks it against the absolute rules every kubelet request must follow:
 // one PEM block of type CERTIFICATE REQUEST and nothing else, a subject made of
 // single-valued CN and O attributes with exactly one CN, no attribute but
@@ -188,7 +164,7 @@ type ParsedCSR struct {
 // an RSA (2048 to 8192 bits, exponent 65537), ECDSA (P-256, P-384, P-521) or
 // Ed25519 key.
 //
-// It never panics and never returns an error: it returns either a ParsedCSR
+// It never panics and never returns an error: it returns either a Request
 // and no violations, or nil and at least one violation, in which case the
 // request must be denied. Problems at the PEM level (size, block count, type,
 // surrounding data) and a CertificationRequest structure that does not parse
@@ -196,18 +172,18 @@ type ParsedCSR struct {
 // crypto/x509 alone refuses the request, MalformedRequest is reported after
 // the violations that usually explain why. The signature is only verified
 // when the key itself is within the limits.
-func ParseCSR(pemBytes []byte) (*ParsedCSR, Violations) {
+func Parse(pemBytes []byte) (*Request, Violations) {
 	der, vs := csrDecodePEM(pemBytes)
 	if len(vs) > 0 {
 		return nil, vs
 	}
 	raw, ok := csrParseRaw(der)
 	if !ok {
-		return nil, Violations{csrViolation(csrReasonMalformedRequest,
+		return nil, Violations{csrViolation(ReasonMalformedRequest,
 			"the request is not a well-formed PKCS#10 certificate request")}
 	}
 
-	parsed := &ParsedCSR{}
+	parsed := &Request{}
 	vs = append(vs, parsed.readSubject(raw.Subject)...)
 	extensions, attrViolations := csrExtensionsFromAttributes(raw.Attributes)
 	vs = append(vs, attrViolations...)
@@ -218,7 +194,7 @@ func ParseCSR(pemBytes []byte) (*ParsedCSR, Violations) {
 		// Go's parser is stricter than the structural parse above in a few
 		// places (duplicate extensions, IP SAN lengths, string encodings);
 		// the violations found so far usually name the cause.
-		vs = append(vs, csrViolation(csrReasonMalformedRequest,
+		vs = append(vs, csrViolation(ReasonMalformedRequest,
 			"the request is rejected by the X.509 parser"))
 		return nil, vs
 	}
@@ -230,10 +206,10 @@ func ParseCSR(pemBytes []byte) (*ParsedCSR, Violations) {
 	switch {
 	case len(keyViolations) > 0:
 	case weakSignatureAlgorithms[csr.SignatureAlgorithm]:
-		vs = append(vs, csrViolation(csrReasonWeakSignature,
+		vs = append(vs, csrViolation(ReasonWeakSignature,
 			"the request is signed with %s; kubelets sign with SHA-256 or better", csr.SignatureAlgorithm))
 	case csr.CheckSignature() != nil:
-		vs = append(vs, csrViolation(csrReasonInvalidSignature,
+		vs = append(vs, csrViolation(ReasonInvalidSignature,
 			"the request signature does not verify with its public key"))
 	}
 
@@ -256,34 +232,34 @@ func csrViolation(reason, format string, args ...any) Violation {
 // csrDecodePEM returns the DER of the single CERTIFICATE REQUEST block in
 // pemBytes, or the violations that prevent reading it.
 func csrDecodePEM(pemBytes []byte) ([]byte, Violations) {
-	if len(pemBytes) > MaxCSRPEMBytes {
-		return nil, Violations{csrViolation(csrReasonRequestTooLarge,
-			"the request is %d bytes, more than the limit of %d", len(pemBytes), MaxCSRPEMBytes)}
+	if len(pemBytes) > MaxPEMBytes {
+		return nil, Violations{csrViolation(ReasonRequestTooLarge,
+			"the request is %d bytes, more than the limit of %d", len(pemBytes), MaxPEMBytes)}
 	}
 	block, rest := pem.Decode(pemBytes)
 	if block == nil {
-		return nil, Violations{csrViolation(csrReasonMalformedPEM,
+		return nil, Violations{csrViolation(ReasonMalformedPEM,
 			"the request does not contain a PEM block")}
 	}
 
 	var vs Violations
 	if csrHasLeadingData(pemBytes, rest) {
-		vs = append(vs, csrViolation(csrReasonTrailingData,
+		vs = append(vs, csrViolation(ReasonTrailingData,
 			"the request has non-whitespace data before its PEM block"))
 	}
 	if block.Type != csrPEMType {
-		vs = append(vs, csrViolation(csrReasonUnexpectedPEMType,
+		vs = append(vs, csrViolation(ReasonUnexpectedPEMType,
 			"the PEM block is of type %s, want %q", csrQuote(block.Type), csrPEMType))
 	}
 	if len(block.Headers) > 0 {
-		vs = append(vs, csrViolation(csrReasonUnexpectedPEMType,
+		vs = append(vs, csrViolation(ReasonUnexpectedPEMType,
 			"the PEM block has %d headers, want none", len(block.Headers)))
 	}
 	if next, _ := pem.Decode(rest); next != nil {
-		vs = append(vs, csrViolation(csrReasonMultiplePEMBlocks,
+		vs = append(vs, csrViolation(ReasonMultiplePEMBlocks,
 			"the request has more than one PEM block"))
 	} else if len(bytes.Trim(rest, csrPEMWhitespace)) > 0 {
-		vs = append(vs, csrViolation(csrReasonTrailingData,
+		vs = append(vs, csrViolation(ReasonTrailingData,
 			"the request has non-whitespace data after its PEM block"))
 	}
 	if len(vs) > 0 {
@@ -355,14 +331,14 @@ func csrParseRaw(der []byte) (*csrRawInfo, bool) {
 }
 
 // readSubject checks the subject RDNs and records the CN and O values.
-func (p *ParsedCSR) readSubject(subject csrRawRDNSequence) Violations {
+func (p *Request) readSubject(subject csrRawRDNSequence) Violations {
 	var vs Violations
 	commonNames := 0
 	commonNameValid := false
 	seenOrganizations := map[string]bool{}
 	for i, rdn := range subject {
 		if len(rdn) != 1 {
-			vs = append(vs, csrViolation(csrReasonSubjectMultiValuedRDN,
+			vs = append(vs, csrViolation(ReasonSubjectMultiValuedRDN,
 				"subject RDN #%d has %d attributes, want exactly 1", i+1, len(rdn)))
 		}
 		for _, atv := range rdn {
@@ -379,20 +355,20 @@ func (p *ParsedCSR) readSubject(subject csrRawRDNSequence) Violations {
 			case atv.Type.Equal(csrOIDOrganization):
 				vs = append(vs, p.addOrganization(value, ok, seenOrganizations)...)
 			default:
-				vs = append(vs, csrViolation(csrReasonSubjectUnexpectedAttribute,
+				vs = append(vs, csrViolation(ReasonSubjectUnexpectedAttribute,
 					"subject attribute %s is not allowed; only CN and O are", name))
 			}
 		}
 	}
 	switch {
 	case commonNames > 1:
-		vs = append(vs, csrViolation(csrReasonSubjectMultipleCommonNames,
+		vs = append(vs, csrViolation(ReasonSubjectMultipleCommonNames,
 			"subject has %d CNs, want exactly 1", commonNames))
 	case commonNames == 0:
-		vs = append(vs, csrViolation(csrReasonSubjectMissingCommonName,
+		vs = append(vs, csrViolation(ReasonSubjectMissingCommonName,
 			"subject has no CN"))
 	case commonNameValid && p.CommonName == "":
-		vs = append(vs, csrViolation(csrReasonSubjectMissingCommonName,
+		vs = append(vs, csrViolation(ReasonSubjectMissingCommonName,
 			"subject CN is empty"))
 	}
 	return vs
@@ -400,14 +376,14 @@ func (p *ParsedCSR) readSubject(subject csrRawRDNSequence) Violations {
 
 // addOrganization records a valid, non-empty, first-seen O value. An invalid
 // value was already reported by the caller.
-func (p *ParsedCSR) addOrganization(value string, valid bool, seen map[string]bool) Violations {
+func (p *Request) addOrganization(value string, valid bool, seen map[string]bool) Violations {
 	switch {
 	case !valid:
 		return nil
 	case value == "":
-		return Violations{csrViolation(csrReasonSubjectInvalidString, "subject O is empty")}
+		return Violations{csrViolation(ReasonSubjectInvalidString, "subject O is empty")}
 	case seen[value]:
-		return Violations{csrViolation(csrReasonSubjectDuplicateRDN,
+		return Violations{csrViolation(ReasonSubjectDuplicateRDN,
 			"subject O %s appears more than once", csrQuote(value))}
 	}
 	seen[value] = true
@@ -422,7 +398,7 @@ func (p *ParsedCSR) addOrganization(value string, valid bool, seen map[string]bo
 func csrReadSubjectString(name string, v asn1.RawValue) (string, Violation, bool) {
 	invalid := func(format string, args ...any) (string, Violation, bool) {
 		what := fmt.Sprintf("subject %s ", name)
-		return "", csrViolation(csrReasonSubjectInvalidString, what+format, args...), false
+		return "", csrViolation(ReasonSubjectInvalidString, what+format, args...), false
 	}
 	if v.Class != asn1.ClassUniversal || v.IsCompound {
 		return invalid("is not a string")
@@ -469,23 +445,23 @@ func csrExtensionsFromAttributes(attributes []csrRawAttribute) ([]pkix.Extension
 	seenExtensionRequest := false
 	for _, attr := range attributes {
 		if !attr.Type.Equal(csrOIDExtensionRequest) {
-			vs = append(vs, csrViolation(csrReasonDisallowedAttribute,
+			vs = append(vs, csrViolation(ReasonDisallowedAttribute,
 				"attribute %s is not allowed; only extensionRequest is", csrOIDName(attr.Type)))
 			continue
 		}
 		if seenExtensionRequest {
-			vs = append(vs, csrViolation(csrReasonDisallowedAttribute,
+			vs = append(vs, csrViolation(ReasonDisallowedAttribute,
 				"attribute extensionRequest appears more than once"))
 		}
 		seenExtensionRequest = true
 		if len(attr.Values) != 1 {
-			vs = append(vs, csrViolation(csrReasonMalformedRequest,
+			vs = append(vs, csrViolation(ReasonMalformedRequest,
 				"attribute extensionRequest has %d values, want exactly 1", len(attr.Values)))
 			continue
 		}
 		var exts []pkix.Extension
 		if rest, err := asn1.Unmarshal(attr.Values[0].FullBytes, &exts); err != nil || len(rest) > 0 {
-			vs = append(vs, csrViolation(csrReasonMalformedRequest,
+			vs = append(vs, csrViolation(ReasonMalformedRequest,
 				"attribute extensionRequest does not hold a well-formed list of extensions"))
 			continue
 		}
@@ -495,22 +471,22 @@ func csrExtensionsFromAttributes(attributes []csrRawAttribute) ([]pkix.Extension
 }
 
 // readExtensions checks the requested extensions and records the SANs.
-func (p *ParsedCSR) readExtensions(extensions []pkix.Extension) Violations {
+func (p *Request) readExtensions(extensions []pkix.Extension) Violations {
 	var vs Violations
 	seenSAN := false
 	for _, ext := range extensions {
 		switch {
 		case ext.Id.Equal(csrOIDSubjectAltName) && seenSAN:
-			vs = append(vs, csrViolation(csrReasonDisallowedExtension,
+			vs = append(vs, csrViolation(ReasonDisallowedExtension,
 				"extension %s appears more than once", csrOIDName(ext.Id)))
 		case ext.Id.Equal(csrOIDSubjectAltName):
 			seenSAN = true
 			vs = append(vs, p.readSAN(ext.Value)...)
 		case ext.Id.Equal(csrOIDBasicConstraints) && csrRequestsCA(ext.Value):
-			vs = append(vs, csrViolation(csrReasonDisallowedExtension,
+			vs = append(vs, csrViolation(ReasonDisallowedExtension,
 				"extension %s requests CA:true and is not allowed", csrOIDName(ext.Id)))
 		default:
-			vs = append(vs, csrViolation(csrReasonDisallowedExtension,
+			vs = append(vs, csrViolation(ReasonDisallowedExtension,
 				"extension %s is not allowed; only subjectAltName is", csrOIDName(ext.Id)))
 		}
 	}
@@ -529,14 +505,14 @@ func csrRequestsCA(value []byte) bool {
 }
 
 // readSAN checks a subjectAltName value and records its DNS and IP entries.
-func (p *ParsedCSR) readSAN(value []byte) Violations {
+func (p *Request) readSAN(value []byte) Violations {
 	var names []asn1.RawValue
 	if rest, err := asn1.Unmarshal(value, &names); err != nil || len(rest) > 0 {
-		return Violations{csrViolation(csrReasonMalformedSAN,
+		return Violations{csrViolation(ReasonMalformedSAN,
 			"the subjectAltName extension is not a well-formed list of names")}
 	}
 	if len(names) == 0 {
-		return Violations{csrViolation(csrReasonMalformedSAN,
+		return Violations{csrViolation(ReasonMalformedSAN,
 			"the subjectAltName extension holds no names")}
 	}
 	var vs Violations
@@ -550,37 +526,37 @@ func (p *ParsedCSR) readSAN(value []byte) Violations {
 
 // readGeneralName checks one SAN entry and records it if it is a DNS or IP
 // entry. It reports false, with a violation, if the entry is not allowed.
-func (p *ParsedCSR) readGeneralName(name asn1.RawValue) (Violation, bool) {
+func (p *Request) readGeneralName(name asn1.RawValue) (Violation, bool) {
 	typeName, known := csrSANTypeNames[name.Tag]
 	if name.Class != asn1.ClassContextSpecific || !known {
-		return csrViolation(csrReasonMalformedSAN,
+		return csrViolation(ReasonMalformedSAN,
 			"SAN entry with ASN.1 class %d tag %d is not a GeneralName", name.Class, name.Tag), false
 	}
 	switch name.Tag {
 	case csrSANDNSName:
 		if name.IsCompound {
-			return csrViolation(csrReasonMalformedSAN, "SAN of type DNS is not a primitive string"), false
+			return csrViolation(ReasonMalformedSAN, "SAN of type DNS is not a primitive string"), false
 		}
 		dnsName := string(name.Bytes)
 		if dnsName == "" {
-			return csrViolation(csrReasonMalformedSAN, "SAN of type DNS is empty"), false
+			return csrViolation(ReasonMalformedSAN, "SAN of type DNS is empty"), false
 		}
 		if !csrIsVisibleASCII(dnsName) {
-			return csrViolation(csrReasonMalformedSAN,
+			return csrViolation(ReasonMalformedSAN,
 				"SAN of type DNS (%s) has bytes other than visible ASCII", csrQuote(dnsName)), false
 		}
 		p.DNSNames = append(p.DNSNames, dnsName)
 	case csrSANIPAddress:
 		if name.IsCompound || (len(name.Bytes) != net.IPv4len && len(name.Bytes) != net.IPv6len) {
-			return csrViolation(csrReasonMalformedSAN,
+			return csrViolation(ReasonMalformedSAN,
 				"SAN of type IP is %d bytes long, want 4 or 16", len(name.Bytes)), false
 		}
 		p.IPAddresses = append(p.IPAddresses, net.IP(bytes.Clone(name.Bytes)))
 	case csrSANRFC822Name, csrSANURI:
-		return csrViolation(csrReasonUnsupportedSANType,
+		return csrViolation(ReasonUnsupportedSANType,
 			"SAN of type %s (%s) is not allowed", typeName, csrQuote(string(name.Bytes))), false
 	default:
-		return csrViolation(csrReasonUnsupportedSANType,
+		return csrViolation(ReasonUnsupportedSANType,
 			"SAN of type %s is not allowed", typeName), false
 	}
 	return Violation{}, true
@@ -608,10 +584,10 @@ func csrReadKey(publicKey any, algorithm asn1.ObjectIdentifier) (KeyInfo, Violat
 	case ed25519.PublicKey:
 		return KeyInfo{Algorithm: KeyAlgorithmEd25519, Bits: csrEd25519Bits}, nil
 	case nil:
-		return KeyInfo{}, Violations{csrViolation(csrReasonUnsupportedKey,
+		return KeyInfo{}, Violations{csrViolation(ReasonUnsupportedKey,
 			"public key algorithm %s is not supported", algorithm)}
 	default:
-		return KeyInfo{}, Violations{csrViolation(csrReasonUnsupportedKey,
+		return KeyInfo{}, Violations{csrViolation(ReasonUnsupportedKey,
 			"public key of type %T (algorithm %s) is not supported; use RSA, ECDSA or Ed25519", key, algorithm)}
 	}
 }
@@ -620,15 +596,15 @@ func csrReadRSAKey(key *rsa.PublicKey) (KeyInfo, Violations) {
 	info := KeyInfo{Algorithm: KeyAlgorithmRSA, Bits: key.N.BitLen()}
 	var vs Violations
 	if info.Bits < csrMinRSABits {
-		vs = append(vs, csrViolation(csrReasonWeakKey,
+		vs = append(vs, csrViolation(ReasonWeakKey,
 			"RSA key of %d bits is too small; the minimum is %d", info.Bits, csrMinRSABits))
 	}
 	if info.Bits > csrMaxRSABits {
-		vs = append(vs, csrViolation(csrReasonUnsupportedKey,
+		vs = append(vs, csrViolation(ReasonUnsupportedKey,
 			"RSA key of %d bits is too large; the maximum is %d", info.Bits, csrMaxRSABits))
 	}
 	if key.E != csrRSAExponent {
-		vs = append(vs, csrViolation(csrReasonWeakKey,
+		vs = append(vs, csrViolation(ReasonWeakKey,
 			"RSA public exponent %d is not allowed; want %d", key.E, csrRSAExponent))
 	}
 	return info, vs
@@ -644,7 +620,7 @@ func csrReadECDSAKey(key *ecdsa.PublicKey) (KeyInfo, Violations) {
 	if key.Curve != nil {
 		name = key.Curve.Params().Name
 	}
-	return KeyInfo{}, Violations{csrViolation(csrReasonUnsupportedKey,
+	return KeyInfo{}, Violations{csrViolation(ReasonUnsupportedKey,
 		"ECDSA curve %s is not supported; use P-256, P-384 or P-521", name)}
 }
 

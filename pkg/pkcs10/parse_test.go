@@ -1,4 +1,4 @@
-package policy
+package pkcs10
 
 import (
 	"bytes"
@@ -20,37 +20,16 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/nodetrust/nodetrust/pkg/pkcs10/pkcs10test"
 )
 
-// Keys are generated once per test binary: RSA key generation is slow.
 var (
-	testKeyRSA1024Values  = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 1024) })
-	testKeyRSA2048Values  = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
-	testKeyRSA4096Values  = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 4096) })
-	testKeyP224Values     = sync.OnceValues(func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P224(), rand.Reader) })
-	testKeyP256Values     = sync.OnceValues(func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) })
-	testKeyP384Values     = sync.OnceValues(func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P384(), rand.Reader) })
-	testKeyP521Values     = sync.OnceValues(func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P521(), rand.Reader) })
-	testKeyEd25519Values  = sync.OnceValues(func() (ed25519.PrivateKey, error) { _, k, err := ed25519.GenerateKey(rand.Reader); return k, err })
 	csrTestOIDKeyUsage    = asn1.ObjectIdentifier{2, 5, 29, 15}
 	csrTestOIDExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
 	csrTestOIDChallenge   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 7}
 )
-
-// testKey returns a cached key from one of the generators above.
-func testKey[K crypto.Signer](t testing.TB, generate func() (K, error)) K {
-	t.Helper()
-	key, err := generate()
-	if err != nil {
-		t.Fatalf("generating test key: %v", err)
-	}
-	return key
-}
-
-func testKeyRSA2048(t testing.TB) crypto.Signer { return testKey(t, testKeyRSA2048Values) }
-func testKeyP256(t testing.TB) crypto.Signer    { return testKey(t, testKeyP256Values) }
 
 // csrTestSpec is what csrTestDER builds a request from.
 type csrTestSpec struct {
@@ -132,7 +111,7 @@ func csrTestKubeletSubject() pkix.Name {
 // subject and no SANs.
 func csrTestDER(t testing.TB, opts ...csrTestOption) []byte {
 	t.Helper()
-	spec := csrTestSpec{key: testKeyP256(t)}
+	spec := csrTestSpec{key: pkcs10test.P256(t)}
 	spec.template.Subject = csrTestKubeletSubject()
 	for _, opt := range opts {
 		opt(&spec)
@@ -272,7 +251,7 @@ func csrTestSign(signer crypto.Signer, tbs []byte) ([]byte, error) {
 // csrTestWithPublicKey replaces the SubjectPublicKeyInfo of a P-256 request.
 func csrTestWithPublicKey(t testing.TB, spki []byte) []byte {
 	t.Helper()
-	return csrTestEncode(csrTestRebuild(t, csrTestDER(t), testKeyP256(t), func(info *csrTestInfo) {
+	return csrTestEncode(csrTestRebuild(t, csrTestDER(t), pkcs10test.P256(t), func(info *csrTestInfo) {
 		info.PublicKey = asn1.RawValue{FullBytes: spki}
 	}))
 }
@@ -357,8 +336,8 @@ func csrTestBasicConstraints(t testing.TB, isCA bool) pkix.Extension {
 
 // csrTestCheckKubelet asserts the default kubelet subject and the SANs of
 // csrTestWithDNS("worker-1.example.com") and csrTestWithIPs("10.0.0.1", "fd00::1").
-func csrTestCheckKubelet(want KeyInfo) func(*testing.T, *ParsedCSR) {
-	return func(t *testing.T, p *ParsedCSR) {
+func csrTestCheckKubelet(want KeyInfo) func(*testing.T, *Request) {
+	return func(t *testing.T, p *Request) {
 		t.Helper()
 		if p.CommonName != "system:node:worker-1" {
 			t.Errorf("CommonName = %q, want system:node:worker-1", p.CommonName)
@@ -382,7 +361,7 @@ func csrTestCheckKubelet(want KeyInfo) func(*testing.T, *ParsedCSR) {
 	}
 }
 
-func TestParseCSR(t *testing.T) {
+func TestParse(t *testing.T) {
 	kubeletSANs := []csrTestOption{
 		csrTestWithDNS("worker-1.example.com"),
 		csrTestWithIPs("10.0.0.1", "fd00::1"),
@@ -398,41 +377,41 @@ func TestParseCSR(t *testing.T) {
 		// wantMessage, if set, must appear in the joined violation messages.
 		wantMessage string
 		// check, if set, inspects an accepted request.
-		check func(t *testing.T, p *ParsedCSR)
+		check func(t *testing.T, p *Request)
 	}{
 		"an RSA-2048 kubelet request with DNS and IP SANs is accepted": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPEM(t, withSANs(csrTestWithKey(testKeyRSA2048(t)))...)
+				return csrTestPEM(t, withSANs(csrTestWithKey(pkcs10test.RSA2048(t)))...)
 			},
 			check: csrTestCheckKubelet(KeyInfo{Algorithm: KeyAlgorithmRSA, Bits: 2048}),
 		},
 		"an RSA-4096 kubelet request with DNS and IP SANs is accepted": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPEM(t, withSANs(csrTestWithKey(testKey(t, testKeyRSA4096Values)))...)
+				return csrTestPEM(t, withSANs(csrTestWithKey(pkcs10test.RSA4096(t)))...)
 			},
 			check: csrTestCheckKubelet(KeyInfo{Algorithm: KeyAlgorithmRSA, Bits: 4096}),
 		},
 		"an ECDSA P-256 kubelet request with DNS and IP SANs is accepted": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPEM(t, withSANs(csrTestWithKey(testKeyP256(t)))...)
+				return csrTestPEM(t, withSANs(csrTestWithKey(pkcs10test.P256(t)))...)
 			},
 			check: csrTestCheckKubelet(KeyInfo{Algorithm: KeyAlgorithmECDSA, Bits: 256, Curve: "P-256"}),
 		},
 		"an ECDSA P-384 kubelet request with DNS and IP SANs is accepted": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPEM(t, withSANs(csrTestWithKey(testKey(t, testKeyP384Values)))...)
+				return csrTestPEM(t, withSANs(csrTestWithKey(pkcs10test.P384(t)))...)
 			},
 			check: csrTestCheckKubelet(KeyInfo{Algorithm: KeyAlgorithmECDSA, Bits: 384, Curve: "P-384"}),
 		},
 		"an ECDSA P-521 kubelet request with DNS and IP SANs is accepted": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPEM(t, withSANs(csrTestWithKey(testKey(t, testKeyP521Values)))...)
+				return csrTestPEM(t, withSANs(csrTestWithKey(pkcs10test.P521(t)))...)
 			},
 			check: csrTestCheckKubelet(KeyInfo{Algorithm: KeyAlgorithmECDSA, Bits: 521, Curve: "P-521"}),
 		},
 		"an Ed25519 kubelet request with DNS and IP SANs is accepted": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPEM(t, withSANs(csrTestWithKey(testKey(t, testKeyEd25519Values)))...)
+				return csrTestPEM(t, withSANs(csrTestWithKey(pkcs10test.Ed25519(t)))...)
 			},
 			check: csrTestCheckKubelet(KeyInfo{Algorithm: KeyAlgorithmEd25519, Bits: 256}),
 		},
@@ -440,7 +419,7 @@ func TestParseCSR(t *testing.T) {
 			pem: func(t *testing.T) []byte {
 				return csrTestPEM(t, csrTestWithSubject(pkix.Name{CommonName: "system:node:worker-1"}))
 			},
-			check: func(t *testing.T, p *ParsedCSR) {
+			check: func(t *testing.T, p *Request) {
 				if p.CommonName != "system:node:worker-1" || len(p.Organizations) != 0 || len(p.DNSNames) != 0 || len(p.IPAddresses) != 0 {
 					t.Errorf("got %+v, want only a CN", p)
 				}
@@ -454,15 +433,15 @@ func TestParseCSR(t *testing.T) {
 					csrTestATV(csrOIDCommonName, "n"),
 				)))
 			},
-			check: func(t *testing.T, p *ParsedCSR) {
+			check: func(t *testing.T, p *Request) {
 				if !slices.Equal(p.Organizations, []string{"b", "a"}) {
 					t.Errorf("Organizations = %q, want [b a]", p.Organizations)
 				}
 			},
 		},
-		"a request surrounded by whitespace and padded to exactly MaxCSRPEMBytes is accepted": {
+		"a request surrounded by whitespace and padded to exactly MaxPEMBytes is accepted": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPadTo(append([]byte("\t \r\n"), csrTestPEM(t)...), MaxCSRPEMBytes)
+				return csrTestPadTo(append([]byte("\t \r\n"), csrTestPEM(t)...), MaxPEMBytes)
 			},
 		},
 		"a request with CRLF line endings is accepted": {
@@ -470,9 +449,9 @@ func TestParseCSR(t *testing.T) {
 				return bytes.ReplaceAll(csrTestPEM(t), []byte("\n"), []byte("\r\n"))
 			},
 		},
-		"a request one byte over MaxCSRPEMBytes is denied as RequestTooLarge": {
+		"a request one byte over MaxPEMBytes is denied as RequestTooLarge": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPadTo(csrTestPEM(t), MaxCSRPEMBytes+1)
+				return csrTestPadTo(csrTestPEM(t), MaxPEMBytes+1)
 			},
 			want:        []string{"RequestTooLarge"},
 			wantMessage: "16385 bytes",
@@ -543,7 +522,7 @@ func TestParseCSR(t *testing.T) {
 		},
 		"a request with version 2 is denied as MalformedRequest": {
 			pem: func(t *testing.T) []byte {
-				return csrTestEncode(csrTestRebuild(t, csrTestDER(t), testKeyP256(t), func(info *csrTestInfo) {
+				return csrTestEncode(csrTestRebuild(t, csrTestDER(t), pkcs10test.P256(t), func(info *csrTestInfo) {
 					info.Version = 1
 				}))
 			},
@@ -551,14 +530,14 @@ func TestParseCSR(t *testing.T) {
 		},
 		"a request with a flipped signature byte is denied as InvalidSignature": {
 			pem: func(t *testing.T) []byte {
-				return csrTestEncode(csrTestFlipSignature(t, csrTestDER(t, csrTestWithKey(testKeyRSA2048(t)))))
+				return csrTestEncode(csrTestFlipSignature(t, csrTestDER(t, csrTestWithKey(pkcs10test.RSA2048(t)))))
 			},
 			want: []string{"InvalidSignature"},
 		},
 		"a request signed by another key is denied as InvalidSignature": {
 			pem: func(t *testing.T) []byte {
-				return csrTestEncode(csrTestRebuild(t, csrTestDER(t), testKey(t, testKeyP256Values), func(info *csrTestInfo) {
-					other, err := x509.MarshalPKIXPublicKey(testKey(t, testKeyP384Values).Public())
+				return csrTestEncode(csrTestRebuild(t, csrTestDER(t), pkcs10test.P256(t), func(info *csrTestInfo) {
+					other, err := x509.MarshalPKIXPublicKey(pkcs10test.P384(t).Public())
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -569,13 +548,13 @@ func TestParseCSR(t *testing.T) {
 		},
 		"a request signed with SHA-1 and RSA is denied as WeakSignature": {
 			pem: func(t *testing.T) []byte {
-				return csrTestEncode(csrTestSignSHA1(t, csrTestDER(t, csrTestWithKey(testKeyRSA2048(t))), testKeyRSA2048(t)))
+				return csrTestEncode(csrTestSignSHA1(t, csrTestDER(t, csrTestWithKey(pkcs10test.RSA2048(t))), pkcs10test.RSA2048(t)))
 			},
 			want: []string{"WeakSignature"},
 		},
 		"a request signed with SHA-1 and ECDSA is denied as WeakSignature": {
 			pem: func(t *testing.T) []byte {
-				return csrTestEncode(csrTestSignSHA1(t, csrTestDER(t), testKeyP256(t)))
+				return csrTestEncode(csrTestSignSHA1(t, csrTestDER(t), pkcs10test.P256(t)))
 			},
 			want: []string{"WeakSignature"},
 		},
@@ -731,7 +710,7 @@ func TestParseCSR(t *testing.T) {
 		},
 		"a challengePassword attribute is denied as DisallowedAttribute": {
 			pem: func(t *testing.T) []byte {
-				return csrTestEncode(csrTestRebuild(t, csrTestDER(t), testKeyP256(t), func(info *csrTestInfo) {
+				return csrTestEncode(csrTestRebuild(t, csrTestDER(t), pkcs10test.P256(t), func(info *csrTestInfo) {
 					info.Attributes = append(info.Attributes, csrTestAttribute(t, csrTestOIDChallenge, "secret"))
 				}))
 			},
@@ -741,7 +720,7 @@ func TestParseCSR(t *testing.T) {
 		"two extensionRequest attributes are denied as DisallowedAttribute": {
 			pem: func(t *testing.T) []byte {
 				der := csrTestDER(t, csrTestWithDNS("a.example.com"))
-				return csrTestEncode(csrTestRebuild(t, der, testKeyP256(t), func(info *csrTestInfo) {
+				return csrTestEncode(csrTestRebuild(t, der, pkcs10test.P256(t), func(info *csrTestInfo) {
 					info.Attributes = append(info.Attributes, info.Attributes[0])
 				}))
 			},
@@ -824,7 +803,7 @@ func TestParseCSR(t *testing.T) {
 		},
 		"an RSA-1024 key is denied as WeakKey": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPEM(t, csrTestWithKey(testKey(t, testKeyRSA1024Values)))
+				return csrTestPEM(t, csrTestWithKey(pkcs10test.RSA1024(t)))
 			},
 			want:        []string{"WeakKey"},
 			wantMessage: "RSA key of 1024 bits is too small",
@@ -845,7 +824,7 @@ func TestParseCSR(t *testing.T) {
 		},
 		"an ECDSA P-224 key is denied as UnsupportedKey": {
 			pem: func(t *testing.T) []byte {
-				return csrTestPEM(t, csrTestWithKey(testKey(t, testKeyP224Values)))
+				return csrTestPEM(t, csrTestWithKey(pkcs10test.P224(t)))
 			},
 			want:        []string{"UnsupportedKey"},
 			wantMessage: "ECDSA curve P-224 is not supported",
@@ -866,7 +845,7 @@ func TestParseCSR(t *testing.T) {
 					csrTestWithSubject(pkix.Name{OrganizationalUnit: []string{"x"}}),
 					csrTestWithURIs("spiffe://cluster/ns/x"),
 					csrTestWithExtraExtension(csrTestBasicConstraints(t, true)),
-					csrTestWithKey(testKey(t, testKeyRSA1024Values)),
+					csrTestWithKey(pkcs10test.RSA1024(t)),
 				)
 			},
 			want: []string{"SubjectUnexpectedAttribute", "SubjectMissingCommonName", "UnsupportedSANType", "DisallowedExtension", "WeakKey"},
@@ -875,7 +854,7 @@ func TestParseCSR(t *testing.T) {
 
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			parsed, violations := ParseCSR(tc.pem(t))
+			parsed, violations := Parse(tc.pem(t))
 			csrTestAssertReasons(t, violations, tc.want)
 			if (parsed == nil) == (len(violations) == 0) {
 				t.Errorf("parsed = %v with %d violations; want a result exactly when there is no violation", parsed, len(violations))
@@ -909,7 +888,7 @@ func csrTestAssertReasons(t *testing.T, got Violations, want []string) {
 	}
 }
 
-func TestParseCSRKeyInfoString(t *testing.T) {
+func TestKeyInfoString(t *testing.T) {
 	tests := map[KeyInfo]string{
 		{Algorithm: KeyAlgorithmRSA, Bits: 2048}:                  "RSA-2048",
 		{Algorithm: KeyAlgorithmECDSA, Bits: 256, Curve: "P-256"}: "ECDSA-P256",

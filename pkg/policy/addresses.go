@@ -1,0 +1,73 @@
+package policy
+
+import (
+	"net"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// NodeAddresses are the addresses a Node reports in status.addresses, in the
+// form a certificate's SANs are compared with. It is nodetrust's one answer
+// to "is this SAN one of the Node's addresses?": approval denies a serving
+// SAN the Node does not own (SANNotOwnedByNode, unless the policy allows it
+// otherwise) and the audit reports a current serving certificate with one
+// (san-mismatch), both by asking it.
+//
+// A DNS SAN is owned through a Hostname, InternalDNS or ExternalDNS address,
+// compared as CanonicalDNSName; an IP SAN through an InternalIP or ExternalIP
+// address that parses as an IP, compared as CanonicalIP. An address of one
+// family never owns a SAN of the other (an InternalIP does not own the DNS
+// SAN spelling it), and addresses of other types own nothing. The zero
+// value owns nothing.
+type NodeAddresses struct {
+	dnsNames map[string]bool
+	ips      []net.IP
+}
+
+// NodeAddressesOf returns the addresses node reports. A nil node has none.
+func NodeAddressesOf(node *corev1.Node) NodeAddresses {
+	a := NodeAddresses{dnsNames: map[string]bool{}}
+	if node == nil {
+		return a
+	}
+	for _, addr := range node.Status.Addresses {
+		switch addr.Type {
+		case corev1.NodeHostName, corev1.NodeInternalDNS, corev1.NodeExternalDNS:
+			a.dnsNames[CanonicalDNSName(addr.Address)] = true
+		case corev1.NodeInternalIP, corev1.NodeExternalIP:
+			if ip := net.ParseIP(addr.Address); ip != nil {
+				a.ips = append(a.ips, CanonicalIP(ip))
+			}
+		}
+	}
+	return a
+}
+
+// OwnsDNSName reports whether name is one of the Node's DNS-type addresses.
+func (a NodeAddresses) OwnsDNSName(name string) bool {
+	return a.dnsNames[CanonicalDNSName(name)]
+}
+
+// OwnsIP reports whether ip is one of the Node's IP-type addresses. No Node
+// owns a nil or malformed IP.
+func (a NodeAddresses) OwnsIP(ip net.IP) bool {
+	canon := CanonicalIP(ip)
+	return canon != nil && slices.ContainsFunc(a.ips, canon.Equal)
+}
+
+// CanonicalDNSName lower-cases name and drops one trailing dot, so that names
+// compare as DNS compares them.
+func CanonicalDNSName(name string) string {
+	return strings.ToLower(strings.TrimSuffix(name, "."))
+}
+
+// CanonicalIP returns ip in its 16-byte form with IPv4-mapped IPv6 addresses
+// folded onto IPv4, so that equal addresses compare equal with bytes.Equal.
+func CanonicalIP(ip net.IP) net.IP {
+	if v4 := ip.To4(); v4 != nil {
+		return v4.To16()
+	}
+	return ip.To16()
+}
