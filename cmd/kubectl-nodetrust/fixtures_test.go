@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -15,6 +19,7 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -80,12 +85,18 @@ func record(t *testing.T, c cert, now time.Time) *v1alpha1.NodeCertificate {
 		}
 	}
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
-	certPEM, _, err := testCA(t).Issue(tmpl)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.SerialNumber = serialOf(c)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(certPEM)
-	leaf, err := x509.ParseCertificate(block.Bytes)
+	ca := testCA(t)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		t.Fatalf("issuing the %s certificate of %s: %v", c.kind, c.node, err)
+	}
+	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +138,19 @@ func record(t *testing.T, c cert, now time.Time) *v1alpha1.NodeCertificate {
 			Message: "This CSR was approved by kubectl certificate approve.", Time: ptr.To(metav1.NewTime(requested))}
 	}
 	return r
+}
+
+// serialOf derives the serial number of c's certificate from its
+// description, so that a fixture has the same serial (and CSR name, which
+// record derives from it) in every run: docs/audit.md shows them, and
+// TestAuditDocIsCurrent compares them exactly. The fingerprint, and so the
+// record's name, still differ between runs (a fresh key, dates relative to
+// now). A positive number of at most 127 bits, as signers use.
+func serialOf(c cert) *big.Int {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%d|%d|%q|%q|%t|%s",
+		c.node, c.kind, c.requested, c.lifetime, c.dnsNames, c.ips, c.external, c.policy))
+	sum[0] &= 0x7f
+	return new(big.Int).SetBytes(sum[:16])
 }
 
 func parseIPs(t *testing.T, ips []string) []net.IP {
@@ -234,11 +258,43 @@ func allowCSRCreation(t *testing.T) {
 	if err := env.AllowCSRCreation(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	waitForNodeCSRAccess(t)
+}
+
+// allowNodeCSRCreation lets the group system:nodes create and list CSRs, as
+// kubeadm's bindings do, and waits until the API server's authorizer knows
+// it. Unlike allowCSRCreation it grants users outside that group nothing, so
+// that the tests of refused users still see a refusal.
+func allowNodeCSRCreation(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "test-node-csr-creator"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"certificates.k8s.io"},
+			Resources: []string{"certificatesigningrequests"}, Verbs: []string{"create", "list"}}},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "test-node-csr-creator"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:nodes"}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := env.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	waitForNodeCSRAccess(t)
+}
+
+// waitForNodeCSRAccess waits until a node may list CSRs, which tells that the
+// API server's authorizer knows the bindings just created.
+func waitForNodeCSRAccess(t *testing.T) {
+	t.Helper()
 	probe, err := env.Impersonate("system:node:probe", "system:nodes", "system:authenticated")
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, testenv.DefaultTimeout, "CSR creation to be allowed", func(ctx context.Context) (bool, error) {
+	testenv.WaitFor(t, testenv.DefaultTimeout, "CSR access for nodes to be allowed", func(ctx context.Context) (bool, error) {
 		err := probe.Client.List(ctx, &certificatesv1.CertificateSigningRequestList{}, client.Limit(1))
 		return err == nil, err
 	})
