@@ -145,8 +145,10 @@ func NodeOf(csr *certificatesv1.CertificateSigningRequest) string {
 		return ""
 	}
 	if kind == v1alpha1.KindClientBootstrap {
-		node, _ := strings.CutPrefix(pkcs10.CommonNameOf(csr.Spec.Request), NodeUserPrefix)
-		return node
+		if node, ok := strings.CutPrefix(pkcs10.CommonNameOf(csr.Spec.Request), NodeUserPrefix); ok {
+			return node
+		}
+		return ""
 	}
 	return strings.TrimPrefix(csr.Spec.Username, NodeUserPrefix)
 }
