@@ -16,18 +16,19 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/internal/testenv"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
-var bootstrappers = []string{policy.BootstrappersGroup}
+var bootstrappers = []string{csrstate.BootstrappersGroup}
 
 func TestBootstrapWithValidTokenIsApproved(t *testing.T) {
 	startManager(t)
 	createToken(t, "aaaaaa", time.Now().Add(time.Hour), "")
 	createCSR(t, clientCSR("boot-approved", "system:node:boot-1"), "system:bootstrap:aaaaaa", bootstrappers...)
 	cond := waitForCondition(t, "boot-approved", certificatesv1.CertificateApproved)
-	if cond.Reason != policy.ReasonAutoApproved || cond.LastUpdateTime.IsZero() {
+	if cond.Reason != wire.ReasonAutoApproved || cond.LastUpdateTime.IsZero() {
 		t.Errorf("condition = %+v, want reason AutoApproved and lastUpdateTime set", cond)
 	}
 	expectEvent(t, "boot-approved", wire.EventApproved, "default")
@@ -57,13 +58,13 @@ func TestBootstrapForExistingNodeIsDenied(t *testing.T) {
 func TestRenewalByTheNodeIsApproved(t *testing.T) {
 	startManager(t)
 	createNode(t, "renew-1", nil)
-	createCSR(t, clientCSR("renew-ok", "system:node:renew-1"), "system:node:renew-1", policy.NodesGroup)
+	createCSR(t, clientCSR("renew-ok", "system:node:renew-1"), "system:node:renew-1", csrstate.NodesGroup)
 	waitForCondition(t, "renew-ok", certificatesv1.CertificateApproved)
 }
 
 func TestRenewalForAnotherNodeIsDenied(t *testing.T) {
 	startManager(t)
-	createCSR(t, clientCSR("renew-other", "system:node:victim"), "system:node:renew-2", policy.NodesGroup)
+	createCSR(t, clientCSR("renew-other", "system:node:victim"), "system:node:renew-2", csrstate.NodesGroup)
 	cond := waitForCondition(t, "renew-other", certificatesv1.CertificateDenied)
 	if cond.Reason != policy.ReasonCommonNameMismatch {
 		t.Errorf("reason = %s, want CommonNameMismatch", cond.Reason)
@@ -73,7 +74,7 @@ func TestRenewalForAnotherNodeIsDenied(t *testing.T) {
 func TestServingIsApprovedOnceItsNodeRegisters(t *testing.T) {
 	startManager(t)
 	ip := net.ParseIP("192.0.2.10")
-	createCSR(t, servingCSR("serve-late", "late-1", []string{"late-1"}, ip), "system:node:late-1", policy.NodesGroup)
+	createCSR(t, servingCSR("serve-late", "late-1", []string{"late-1"}, ip), "system:node:late-1", csrstate.NodesGroup)
 	expectEvent(t, "serve-late", wire.EventAwaitingNode, "late-1")
 	expectUntouched(t, "serve-late", time.Second)
 	createNode(t, "late-1", nil,
@@ -85,7 +86,7 @@ func TestServingIsApprovedOnceItsNodeRegisters(t *testing.T) {
 func TestServingForForeignSANIsDenied(t *testing.T) {
 	startManager(t)
 	createNode(t, "serve-2", nil, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "192.0.2.20"})
-	createCSR(t, servingCSR("serve-foreign", "serve-2", nil, net.ParseIP("192.0.2.99")), "system:node:serve-2", policy.NodesGroup)
+	createCSR(t, servingCSR("serve-foreign", "serve-2", nil, net.ParseIP("192.0.2.99")), "system:node:serve-2", csrstate.NodesGroup)
 	if cond := waitForCondition(t, "serve-foreign", certificatesv1.CertificateDenied); cond.Reason != policy.ReasonSANNotOwnedByNode {
 		t.Errorf("reason = %s, want SANNotOwnedByNode", cond.Reason)
 	}
@@ -94,7 +95,7 @@ func TestServingForForeignSANIsDenied(t *testing.T) {
 func TestServingForTheAPIServerNameIsDenied(t *testing.T) {
 	startManager(t)
 	createNode(t, "serve-3", nil, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "192.0.2.30"})
-	createCSR(t, servingCSR("serve-kubernetes", "serve-3", []string{"kubernetes.default.svc"}), "system:node:serve-3", policy.NodesGroup)
+	createCSR(t, servingCSR("serve-kubernetes", "serve-3", []string{"kubernetes.default.svc"}), "system:node:serve-3", csrstate.NodesGroup)
 	if cond := waitForCondition(t, "serve-kubernetes", certificatesv1.CertificateDenied); cond.Reason != policy.ReasonClusterIdentitySAN {
 		t.Errorf("reason = %s, want ClusterIdentitySAN", cond.Reason)
 	}
@@ -111,7 +112,7 @@ func TestViolationUnderReviewPolicyIsQueuedForReview(t *testing.T) {
 		},
 	})
 	createNode(t, "review-1", nil, corev1.NodeAddress{Type: corev1.NodeHostName, Address: "review-1"})
-	createCSR(t, servingCSR("serve-review", "review-1", []string{"review-1", "extra.example.com"}), "system:node:review-1", policy.NodesGroup)
+	createCSR(t, servingCSR("serve-review", "review-1", []string{"review-1", "extra.example.com"}), "system:node:review-1", csrstate.NodesGroup)
 	testenv.WaitFor(t, testenv.DefaultTimeout, "the review label", func(ctx context.Context) (bool, error) {
 		var list certificatesv1.CertificateSigningRequestList
 		if err := env.Client.List(ctx, &list, client.MatchingLabels{wire.LabelReview: "required"}); err != nil {
@@ -136,7 +137,7 @@ func TestRequestsNodetrustDoesNotOwnAreIgnored(t *testing.T) {
 	createCSR(t, clientCSR("stranger-client", "system:node:s-1"), "alice", "developers")
 	other := clientCSR("other-signer", "system:node:s-2")
 	other.signer = "example.com/custom"
-	createCSR(t, other, "system:node:s-2", policy.NodesGroup)
+	createCSR(t, other, "system:node:s-2", csrstate.NodesGroup)
 	bootServing := servingCSR("bootstrap-serving", "s-3", []string{"s-3"})
 	createCSR(t, bootServing, "system:bootstrap:aaaaaa", bootstrappers...)
 	for _, name := range []string{"stranger-client", "other-signer", "bootstrap-serving"} {
@@ -176,9 +177,9 @@ func TestInvalidPolicyIsNotReadyAndNeverApproves(t *testing.T) {
 func TestOlderDuplicateIsSuperseded(t *testing.T) {
 	startManager(t)
 	createNode(t, "dup-1", nil)
-	createCSR(t, clientCSR("dup-old", "system:node:dup-1"), "system:node:dup-1", policy.NodesGroup)
+	createCSR(t, clientCSR("dup-old", "system:node:dup-1"), "system:node:dup-1", csrstate.NodesGroup)
 	time.Sleep(1100 * time.Millisecond) // creation timestamps have second resolution
-	createCSR(t, clientCSR("dup-new", "system:node:dup-1"), "system:node:dup-1", policy.NodesGroup)
+	createCSR(t, clientCSR("dup-new", "system:node:dup-1"), "system:node:dup-1", csrstate.NodesGroup)
 	waitForCondition(t, "dup-new", certificatesv1.CertificateApproved)
 	// dup-old may have been approved before dup-new existed; if not, it is superseded.
 	old := &certificatesv1.CertificateSigningRequest{}
@@ -200,7 +201,7 @@ func TestPoolJoiningWithOneTokenIsAllApproved(t *testing.T) {
 	const n = 5
 	for i := range n {
 		createCSR(t, clientCSR("flood-"+string(rune('a'+i)), "system:node:flood-"+string(rune('a'+i))),
-			"system:bootstrap:eeeeee", policy.BootstrappersGroup, "system:bootstrappers:pool-a")
+			"system:bootstrap:eeeeee", csrstate.BootstrappersGroup, "system:bootstrappers:pool-a")
 	}
 	for i := range n {
 		waitForCondition(t, "flood-"+string(rune('a'+i)), certificatesv1.CertificateApproved)

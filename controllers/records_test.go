@@ -18,7 +18,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/internal/testenv"
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 	"github.com/nodetrust/nodetrust/pkg/wire"
@@ -27,7 +27,7 @@ import (
 func TestRecordOfACertificateNodetrustApprovedAndAnotherSignerIssued(t *testing.T) {
 	startManager(t)
 	createNode(t, "renewing-1", nil, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "10.21.0.1"})
-	csr := createCSR(t, clientCSR("renewal-external", "system:node:renewing-1"), "system:node:renewing-1", policy.NodesGroup)
+	csr := createCSR(t, clientCSR("renewal-external", "system:node:renewing-1"), "system:node:renewing-1", csrstate.NodesGroup)
 	waitForCondition(t, csr.Name, certificatesv1.CertificateApproved)
 	leaf := signExternally(t, csr.Name)
 	record := waitForRecord(t, v1alpha1.CertificateClient, leaf)
@@ -65,7 +65,7 @@ func TestRecordsAreDeletedARetentionAfterExpiry(t *testing.T) {
 		if err := env.Client.Create(ctx, &v1alpha1.NodeCertificate{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: v1alpha1.NodeCertificateSpec{
-				NodeName: "gc-node", Kind: v1alpha1.CertificateClient, SignerName: policy.KubeletClientSignerName,
+				NodeName: "gc-node", Kind: v1alpha1.CertificateClient, SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
 				SerialNumber: "1", SHA256Fingerprint: "00", Subject: "CN=system:node:gc-node", Issuer: "CN=ca",
 				NotBefore: metav1.NewTime(notAfter.Add(-48 * time.Hour)), NotAfter: metav1.NewTime(notAfter),
 				CSR:       v1alpha1.CSRReference{Name: "gone", UID: "uid", CreationTimestamp: metav1.NewTime(notAfter.Add(-48 * time.Hour))},
@@ -127,9 +127,9 @@ func checkRecordOfSignedServing(t *testing.T, leaf *x509.Certificate) {
 	record := waitForRecord(t, v1alpha1.CertificateServing, leaf)
 	s := record.Spec
 	switch {
-	case s.NodeName != "signed-1" || s.Kind != v1alpha1.CertificateServing || s.SignerName != policy.KubeletServingSignerName:
+	case s.NodeName != "signed-1" || s.Kind != v1alpha1.CertificateServing || s.SignerName != certificatesv1.KubeletServingSignerName:
 		t.Errorf("node %q kind %q signer %q", s.NodeName, s.Kind, s.SignerName)
-	case s.Approval.By != v1alpha1.ActorNodetrust || s.Approval.Policy != "a-sign-serving" || s.Approval.Reason != policy.ReasonAutoApproved:
+	case s.Approval.By != v1alpha1.ActorNodetrust || s.Approval.Policy != "a-sign-serving" || s.Approval.Reason != wire.ReasonAutoApproved:
 		t.Errorf("approval %+v, want nodetrust by policy a-sign-serving", s.Approval)
 	case s.Issuance.By != v1alpha1.ActorNodetrust || s.Issuance.Signer != "serving-ca":
 		t.Errorf("issuance %+v, want nodetrust signer serving-ca", s.Issuance)

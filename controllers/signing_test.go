@@ -16,7 +16,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/internal/testenv"
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 	"github.com/nodetrust/nodetrust/pkg/wire"
@@ -39,7 +39,7 @@ func TestServingIsApprovedAndSignedOnceItsSignerIsReady(t *testing.T) {
 	})
 
 	csr := createCSR(t, servingCSR("signed-serving", node, []string{node}, net.ParseIP("10.20.0.1")),
-		policy.NodeUserPrefix+node, policy.NodesGroup)
+		csrstate.NodeUserPrefix+node, csrstate.NodesGroup)
 	expectEvent(t, csr.Name, wire.EventAwaitingSigner, "NodeCertificateSigner serving-ca")
 	expectUntouched(t, csr.Name, time.Second)
 
@@ -54,7 +54,7 @@ func TestServingIsApprovedAndSignedOnceItsSignerIsReady(t *testing.T) {
 	leaf := waitForCertificate(t, csr.Name)
 	verifyWithBundle(t, leaf, "serving-ca", x509.ExtKeyUsageServerAuth)
 	switch {
-	case leaf.Subject.CommonName != policy.NodeUserPrefix+node:
+	case leaf.Subject.CommonName != csrstate.NodeUserPrefix+node:
 		t.Errorf("CN %q", leaf.Subject.CommonName)
 	case !slices.Equal(leaf.DNSNames, []string{node}) || len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP("10.20.0.1")):
 		t.Errorf("SANs %v %v", leaf.DNSNames, leaf.IPAddresses)

@@ -22,6 +22,7 @@ import (
 	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/controllers/signers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
@@ -127,13 +128,13 @@ type csrSpec struct {
 }
 
 func clientCSR(name, cn string) csrSpec {
-	return csrSpec{name: name, signer: certificatesv1.KubeAPIServerClientKubeletSignerName, cn: cn, orgs: []string{policy.NodesGroup},
+	return csrSpec{name: name, signer: certificatesv1.KubeAPIServerClientKubeletSignerName, cn: cn, orgs: []string{csrstate.NodesGroup},
 		usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}}
 }
 
 func servingCSR(name, node string, dnsNames []string, ips ...net.IP) csrSpec {
-	return csrSpec{name: name, signer: certificatesv1.KubeletServingSignerName, cn: policy.NodeUserPrefix + node,
-		orgs: []string{policy.NodesGroup}, dnsNames: dnsNames, ips: ips,
+	return csrSpec{name: name, signer: certificatesv1.KubeletServingSignerName, cn: csrstate.NodeUserPrefix + node,
+		orgs: []string{csrstate.NodesGroup}, dnsNames: dnsNames, ips: ips,
 		usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}}
 }
 

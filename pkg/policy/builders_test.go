@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/pkcs10/pkcs10test"
 )
 
@@ -30,9 +31,9 @@ var bNow = time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
 // Default identities of the builders.
 const (
 	bNodeName  = "worker-1"
-	bNodeUser  = NodeUserPrefix + bNodeName
+	bNodeUser  = csrstate.NodeUserPrefix + bNodeName
 	bTokenID   = "abcdef"
-	bBootUser  = BootstrapUserPrefix + bTokenID
+	bBootUser  = csrstate.BootstrapUserPrefix + bTokenID
 	bPoolA     = "system:bootstrappers:pool-a"
 	bPoolB     = "system:bootstrappers:pool-b"
 	bAuthGroup = "system:authenticated"
@@ -107,16 +108,16 @@ func withNoSANs() buildCSROption {
 	return func(s *buildCSRSpec) { s.dnsNames, s.ips, s.rawIPs = nil, nil, nil }
 }
 func withNodeIdentity(node string) buildCSROption {
-	return func(s *buildCSRSpec) { s.username, s.cn = NodeUserPrefix+node, NodeUserPrefix+node }
+	return func(s *buildCSRSpec) { s.username, s.cn = csrstate.NodeUserPrefix+node, csrstate.NodeUserPrefix+node }
 }
 
 // asBootstrap makes the CSR a client request by the bootstrap token tokenID,
 // in system:bootstrappers and the given extra groups.
 func asBootstrap(tokenID string, extraGroups ...string) buildCSROption {
 	return func(s *buildCSRSpec) {
-		s.signer = KubeletClientSignerName
-		s.username = BootstrapUserPrefix + tokenID
-		s.groups = append([]string{BootstrappersGroup, bAuthGroup}, extraGroups...)
+		s.signer = certificatesv1.KubeAPIServerClientKubeletSignerName
+		s.username = csrstate.BootstrapUserPrefix + tokenID
+		s.groups = append([]string{csrstate.BootstrappersGroup, bAuthGroup}, extraGroups...)
 		s.usages = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}
 	}
 }
@@ -125,7 +126,7 @@ func asBootstrap(tokenID string, extraGroups ...string) buildCSROption {
 // InternalIP.
 func asServing() buildCSROption {
 	return func(s *buildCSRSpec) {
-		s.signer = KubeletServingSignerName
+		s.signer = certificatesv1.KubeletServingSignerName
 		s.usages = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth}
 		s.dnsNames = []string{bNodeName}
 		s.ips = []string{"10.0.0.11"}
@@ -139,14 +140,14 @@ func buildCSR(t testing.TB, opts ...buildCSROption) *certificatesv1.CertificateS
 	t.Helper()
 	s := &buildCSRSpec{
 		name:     "csr-test",
-		signer:   KubeletClientSignerName,
+		signer:   certificatesv1.KubeAPIServerClientKubeletSignerName,
 		username: bNodeUser,
-		groups:   []string{NodesGroup, bAuthGroup},
+		groups:   []string{csrstate.NodesGroup, bAuthGroup},
 		usages:   []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
 		created:  bNow.Add(-time.Minute),
 		key:      pkcs10test.P256,
 		cn:       bNodeUser,
-		orgs:     []string{NodesGroup},
+		orgs:     []string{csrstate.NodesGroup},
 	}
 	for _, opt := range opts {
 		opt(s)

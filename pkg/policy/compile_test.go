@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
@@ -61,7 +62,7 @@ func TestCompileValid(t *testing.T) {
 		},
 		"a policy using every field compiles, with DNS patterns canonicalised": {
 			policy: buildPolicy("full",
-				withSelectorGroups(NodesGroup),
+				withSelectorGroups(csrstate.NodesGroup),
 				withNodeNamePattern("worker-[0-9]+|db-.*"),
 				withNodeSelector(map[string]string{"pool": "a"}),
 				withRenewalRules(RR{RequireNode: true}),
@@ -223,7 +224,7 @@ func TestCompileInvalid(t *testing.T) {
 			wantErr: []string{"selector.nodeSelector"},
 		},
 		"a policy with no rules at all": {
-			policy: buildPolicy("bad", withSelectorGroups(NodesGroup)), wantErr: []string{"governs nothing"},
+			policy: buildPolicy("bad", withSelectorGroups(csrstate.NodesGroup)), wantErr: []string{"governs nothing"},
 		},
 		"an onViolation that is neither Deny nor Review": {
 			policy: renewalWith(withOnViolation("Ignore")), wantErr: []string{"onViolation", `"Ignore"`},

@@ -16,10 +16,10 @@ const (
 )
 
 // Reasons of decisions that are not rule violations. Rule violations carry
-// their own reason codes (see Violation).
+// their own reason codes (see Violation). An approval's reason is
+// wire.ReasonAutoApproved: it is part of the wire contract, since it is how
+// a record tells nodetrust's approvals from others.
 const (
-	// ReasonAutoApproved: a policy approved the request.
-	ReasonAutoApproved = "AutoApproved"
 	// ReasonPolicyRequiresReview: a policy's action for this kind is Review.
 	ReasonPolicyRequiresReview = "PolicyRequiresReview"
 	// ReasonNoMatchingPolicy: no valid policy governs the request.

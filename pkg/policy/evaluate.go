@@ -11,10 +11,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/pkcs10"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 // Reason codes of policy rule violations.
@@ -190,8 +190,8 @@ func (e *Evaluator) evaluatePolicy(ctx context.Context, r *Request, facts Facts,
 		return Decision{Result: Review, Reason: ReasonPolicyRequiresReview,
 			Message: fmt.Sprintf("policy %s asks a human to review %s requests", p.Name, r.Kind), Policy: p.Name}, nil
 	default:
-		d := Decision{Result: Approve, Reason: ReasonAutoApproved,
-			Message: fmt.Sprintf("%s request for node %s %s%s", r.Kind, r.NodeName, approvedByPolicy, p.Name), Policy: p.Name}
+		d := Decision{Result: Approve, Reason: wire.ReasonAutoApproved,
+			Message: wire.ApprovedMessage(string(r.Kind), r.NodeName, p.Name), Policy: p.Name}
 		if r.Kind == v1alpha1.KindServing {
 			d.Signer = p.serving.signer
 		}
@@ -354,26 +354,4 @@ func MaxExpiration(r *Request, node *corev1.Node, policies []*Compiled) (time.Du
 		limit = min(limit, p.maxExpiration)
 	}
 	return time.Duration(limit) * time.Second, true
-}
-
-// approvedByPolicy ends the message of every approval, before the policy name.
-const approvedByPolicy = "approved by policy "
-
-// ApprovingPolicy returns the policy named by an Approved condition that
-// nodetrust wrote: reason AutoApproved and a message ending in "approved by
-// policy <name>". Only approvers can write that condition, so a CSR's
-// creator cannot forge it.
-func ApprovingPolicy(reason, message string) (string, bool) {
-	if reason != ReasonAutoApproved {
-		return "", false
-	}
-	i := strings.LastIndex(message, approvedByPolicy)
-	if i < 0 {
-		return "", false
-	}
-	name := message[i+len(approvedByPolicy):]
-	if len(validation.IsDNS1123Subdomain(name)) > 0 {
-		return "", false
-	}
-	return name, true
 }

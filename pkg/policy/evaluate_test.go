@@ -12,7 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/pkcs10/pkcs10test"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 // stubResolver is a map-based Resolver. Names in failing fail with a
@@ -112,7 +114,7 @@ func TestEvaluate(t *testing.T) {
 		// ---- ClientBootstrap ----
 		"a bootstrap request with a valid token for a new node is approved": {
 			csr: boot(), token: token, policies: []P{bootPolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "bootstrap", Message: "node worker-1"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "bootstrap", Message: "node worker-1"},
 		},
 		"a bootstrap request under a Review action is left for review": {
 			csr: boot(), token: token, policies: []P{buildBootstrapPolicy("bootstrap", BR{Action: review})},
@@ -143,7 +145,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a bootstrap request whose node name matches allowedNodeNamePattern is approved": {
 			csr: boot(), token: token, policies: []P{buildBootstrapPolicy("bootstrap", BR{AllowedNodeNamePattern: "worker-[0-9]+"})},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "bootstrap"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "bootstrap"},
 		},
 		"a bootstrap request whose node name does not match allowedNodeNamePattern is denied": {
 			csr: boot(withCN("system:node:db-1")), token: token,
@@ -161,17 +163,17 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a bootstrap request for an existing Node is approved when allowRejoin is on": {
 			csr: boot(), token: token, node: node, policies: []P{buildBootstrapPolicy("bootstrap", BR{AllowRejoin: true})},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "bootstrap"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "bootstrap"},
 		},
 		"a bootstrap request just younger than maxRequestAge is approved": {
 			csr: boot(withCreated(bNow.Add(-15*time.Minute + time.Second))), token: token,
 			policies: []P{buildBootstrapPolicy("bootstrap", BR{MaxRequestAge: dur(15 * time.Minute)})},
-			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "bootstrap"},
+			want:     Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "bootstrap"},
 		},
 		"a bootstrap request exactly maxRequestAge old is approved": {
 			csr: boot(withCreated(bNow.Add(-15 * time.Minute))), token: token,
 			policies: []P{buildBootstrapPolicy("bootstrap", BR{MaxRequestAge: dur(15 * time.Minute)})},
-			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "bootstrap"},
+			want:     Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "bootstrap"},
 		},
 		"a bootstrap request just older than maxRequestAge is denied as RequestTooOld": {
 			csr: boot(withCreated(bNow.Add(-15*time.Minute - time.Second))), token: token,
@@ -208,7 +210,7 @@ func TestEvaluate(t *testing.T) {
 			want: Decision{Result: Deny, Reason: ReasonInvalidOrganization, Message: "system:masters"},
 		},
 		"a bootstrap request with system:nodes plus another organization is denied": {
-			csr: boot(withOrgs(NodesGroup, "system:masters")), token: token, policies: []P{bootPolicy},
+			csr: boot(withOrgs(csrstate.NodesGroup, "system:masters")), token: token, policies: []P{bootPolicy},
 			want: Decision{Result: Deny, Reason: ReasonInvalidOrganization},
 		},
 		"a bootstrap request from pool-a is governed by the pool-a policy": {
@@ -217,7 +219,7 @@ func TestEvaluate(t *testing.T) {
 				buildBootstrapPolicy("pool-a", BR{}, withSelectorGroups(bPoolA)),
 				buildBootstrapPolicy("pool-b", BR{Action: review}, withSelectorGroups(bPoolB)),
 			},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "pool-a"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "pool-a"},
 		},
 		"a bootstrap request from pool-b is governed by the pool-b policy": {
 			csr: buildCSR(t, asBootstrap(bTokenID, bPoolB)), token: token,
@@ -242,13 +244,13 @@ func TestEvaluate(t *testing.T) {
 				buildBootstrapPolicy("db", BR{Action: review}, withNodeNamePattern("db-.*")),
 				buildBootstrapPolicy("workers", BR{}, withNodeNamePattern("worker-.*")),
 			},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "workers"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "workers"},
 		},
 
 		// ---- ClientRenewal ----
 		"a renewal by the node itself is approved": {
 			csr: renew(), node: node, policies: []P{renewPolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal", Message: "ClientRenewal request for node worker-1"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal", Message: "ClientRenewal request for node worker-1"},
 		},
 		"a renewal under a Review action is left for review": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("renewal", RR{Action: review})},
@@ -256,7 +258,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a renewal by a node without a Node object is approved when requireNode is off": {
 			csr: renew(), policies: []P{renewPolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"a renewal without a Node object is denied when requireNode is on": {
 			csr: renew(), policies: []P{buildRenewalPolicy("renewal", RR{RequireNode: true})},
@@ -264,7 +266,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a renewal with a Node object is approved when requireNode is on": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("renewal", RR{RequireNode: true})},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"a renewal whose CN names another node than the requester is denied": {
 			csr: renew(withCN("system:node:worker-2")), node: node, policies: []P{renewPolicy},
@@ -288,7 +290,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a renewal with key encipherment, digital signature and client auth in any order is approved": {
 			csr: renew(usages(ca, ke, ds)), node: node, policies: []P{renewPolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"a renewal with organization system:masters is denied": {
 			csr: renew(withOrgs("system:masters")), node: node, policies: []P{renewPolicy},
@@ -308,7 +310,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a renewal asking for exactly maxExpirationSeconds is approved": {
 			csr: renew(withExpirationSeconds(3600)), node: node, policies: []P{buildRenewalPolicy("renewal", RR{}, withMaxExpirationSeconds(3600))},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"a renewal asking for one second more than maxExpirationSeconds is denied": {
 			csr: renew(withExpirationSeconds(3601)), node: node, policies: []P{buildRenewalPolicy("renewal", RR{}, withMaxExpirationSeconds(3600))},
@@ -316,7 +318,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a renewal asking for exactly the default maximum of one year is approved": {
 			csr: renew(withExpirationSeconds(v1alpha1.DefaultMaxExpirationSeconds)), node: node, policies: []P{renewPolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"a renewal asking for more than the default maximum of one year is denied": {
 			csr: renew(withExpirationSeconds(v1alpha1.DefaultMaxExpirationSeconds + 1)), node: node, policies: []P{renewPolicy},
@@ -324,19 +326,19 @@ func TestEvaluate(t *testing.T) {
 		},
 		"the default keys allow RSA-2048": {
 			csr: renew(withKey(pkcs10test.RSA2048), usages(ke, ds, ca)), node: node, policies: []P{renewPolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"the default keys allow ECDSA P-256": {
 			csr: renew(withKey(pkcs10test.P256)), node: node, policies: []P{renewPolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"the default keys allow ECDSA P-384": {
 			csr: renew(withKey(pkcs10test.P384)), node: node, policies: []P{renewPolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"the default keys allow Ed25519": {
 			csr: renew(withKey(pkcs10test.Ed25519)), node: node, policies: []P{renewPolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"the default keys deny ECDSA P-521 as KeyNotAllowed": {
 			csr: renew(withKey(pkcs10test.P521)), node: node, policies: []P{renewPolicy},
@@ -350,12 +352,12 @@ func TestEvaluate(t *testing.T) {
 		"a keys rule allowing only ECDSA P-256 still allows P-256": {
 			csr: renew(withKey(pkcs10test.P256)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{ECDSACurves: []v1alpha1.ECDSACurve{v1alpha1.CurveP256}}))},
-			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want:     Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"a keys rule allowing P-521 approves P-521": {
 			csr: renew(withKey(pkcs10test.P521)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{ECDSACurves: []v1alpha1.ECDSACurve{v1alpha1.CurveP521}}))},
-			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want:     Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"a keys rule without ed25519 denies Ed25519": {
 			csr: renew(withKey(pkcs10test.Ed25519)), node: node,
@@ -370,7 +372,7 @@ func TestEvaluate(t *testing.T) {
 		"an RSA rule of at least 4096 bits approves RSA-4096": {
 			csr: renew(withKey(pkcs10test.RSA4096)), node: node,
 			policies: []P{buildRenewalPolicy("renewal", RR{}, withKeyRules(v1alpha1.KeyRules{RSA: &v1alpha1.RSAKeyRule{MinBits: 4096}}))},
-			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want:     Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"an RSA rule of at most 3072 bits denies RSA-4096": {
 			csr: renew(withKey(pkcs10test.RSA4096)), node: node,
@@ -379,7 +381,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a renewal matching the nodeNamePattern is governed": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("workers", RR{}, withNodeNamePattern("worker-[0-9]+"))},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "workers"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "workers"},
 		},
 		"a renewal not matching the nodeNamePattern has no matching policy": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("db", RR{}, withNodeNamePattern("db-[0-9]+"))},
@@ -391,7 +393,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a renewal by a Node whose labels match the nodeSelector is governed": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("pool-a", RR{}, withNodeSelector(map[string]string{"pool": "a"}))},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "pool-a"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "pool-a"},
 		},
 		"a renewal by a Node whose labels do not match the nodeSelector has no matching policy": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("pool-b", RR{}, withNodeSelector(map[string]string{"pool": "b"}))},
@@ -402,8 +404,8 @@ func TestEvaluate(t *testing.T) {
 			want: Decision{Result: NoOpinion, Reason: ReasonNoMatchingPolicy},
 		},
 		"a renewal is selected by the system:nodes group": {
-			csr: renew(), node: node, policies: []P{buildRenewalPolicy("nodes", RR{}, withSelectorGroups("some-group", NodesGroup))},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "nodes"},
+			csr: renew(), node: node, policies: []P{buildRenewalPolicy("nodes", RR{}, withSelectorGroups("some-group", csrstate.NodesGroup))},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "nodes"},
 		},
 		"a renewal is not governed by a bootstrap-only policy": {
 			csr: renew(), node: node, policies: []P{bootPolicy},
@@ -413,21 +415,21 @@ func TestEvaluate(t *testing.T) {
 		// ---- Serving ----
 		"a serving request for the Node's hostname and InternalIP is approved": {
 			csr: serve(), node: node, policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving", Message: "Serving request for node worker-1"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving", Message: "Serving request for node worker-1"},
 		},
 		"a serving request under ApproveAndSign is approved naming its signer when the signer is ready": {
 			csr: serve(), node: node, policies: []P{buildServingPolicy("serving", SR{Action: v1alpha1.ServingApproveAndSign, Signer: "ca"})},
-			signers: map[string]string{"ca": KubeletServingSignerName},
-			want:    Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving", Signer: "ca"},
+			signers: map[string]string{"ca": certificatesv1.KubeletServingSignerName},
+			want:    Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving", Signer: "ca"},
 		},
 		"a serving request under ApproveAndSign waits while its signer is not ready": {
 			csr: serve(), node: node, policies: []P{buildServingPolicy("serving", SR{Action: v1alpha1.ServingApproveAndSign, Signer: "ca"})},
-			signers: map[string]string{"other-ca": KubeletServingSignerName},
+			signers: map[string]string{"other-ca": certificatesv1.KubeletServingSignerName},
 			want:    Decision{Result: NoOpinion, Reason: ReasonAwaitingSigner, Policy: "serving", Signer: "ca", Message: "NodeCertificateSigner ca"},
 		},
 		"a serving request under ApproveAndSign waits when its signer signs client certificates": {
 			csr: serve(), node: node, policies: []P{buildServingPolicy("serving", SR{Action: v1alpha1.ServingApproveAndSign, Signer: "ca"})},
-			signers: map[string]string{"ca": KubeletClientSignerName},
+			signers: map[string]string{"ca": certificatesv1.KubeAPIServerClientKubeletSignerName},
 			want:    Decision{Result: NoOpinion, Reason: ReasonAwaitingSigner, Policy: "serving", Signer: "ca"},
 		},
 		"a serving request breaking an ApproveAndSign policy is denied even with no signer ready": {
@@ -440,7 +442,7 @@ func TestEvaluate(t *testing.T) {
 				buildServingPolicy("b-signs", SR{Action: v1alpha1.ServingApproveAndSign, Signer: "ca"}),
 				buildServingPolicy("a-approves", SR{Action: serveApprove}),
 			},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "a-approves"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "a-approves"},
 		},
 		"a serving request under the default serving action is left for review": {
 			csr: serve(), node: node, policies: []P{buildServingPolicy("serving", SR{})},
@@ -448,43 +450,43 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a serving request for the Node's ExternalIP is approved": {
 			csr: serve(withNoSANs(), withIPs("203.0.113.11")), node: node, policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a serving request for the Node's InternalDNS and ExternalDNS is approved": {
 			csr: serve(withNoSANs(), withDNSNames("worker-1.internal.example.com", "worker-1.example.com")), node: node, policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"DNS SANs are compared with the Node's addresses case-insensitively": {
 			csr: serve(withNoSANs(), withDNSNames("WORKER-1.Internal.Example.COM")), node: node, policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a DNS SAN with a trailing dot matches the Node's address": {
 			csr: serve(withNoSANs(), withDNSNames("worker-1.internal.example.com.")), node: node, policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a Node address with a trailing dot and capitals matches the SAN": {
 			csr:  serve(withNoSANs(), withDNSNames("worker-1.lan")),
 			node: buildNode(bNodeName, withAddress(corev1.NodeInternalDNS, "Worker-1.LAN.")), policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"an IPv6 SAN written in full matches the Node's compressed IPv6 address": {
 			csr:  serve(withNoSANs(), withIPs("2001:0db8:0:0:0:0:0:1")),
 			node: buildNode(bNodeName, withAddress(corev1.NodeInternalIP, "2001:db8::1")), policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"an IPv6 SAN matches the Node's IPv6 address written in full": {
 			csr:  serve(withNoSANs(), withIPs("2001:db8::1")),
 			node: buildNode(bNodeName, withAddress(corev1.NodeInternalIP, "2001:0DB8:0000:0000:0000:0000:0000:0001")), policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a 16-byte IPv4-mapped IPv6 SAN matches the Node's IPv4 address": {
 			csr: serve(withNoSANs(), withRawIPs(net.ParseIP("::ffff:10.0.0.11").To16())), node: node, policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"an IPv4 SAN matches the Node's address written as IPv4-mapped IPv6": {
 			csr:  serve(withNoSANs(), withIPs("192.0.2.44")),
 			node: buildNode(bNodeName, withAddress(corev1.NodeInternalIP, "::ffff:192.0.2.44")), policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a DNS SAN the Node does not own is denied": {
 			csr: serve(withDNSNames("worker-1", "api.example.com")), node: node, policies: []P{servePolicy},
@@ -502,12 +504,12 @@ func TestEvaluate(t *testing.T) {
 		"a DNS SAN listed exactly in allowedDNSNames is approved": {
 			csr: serve(withDNSNames("worker-1", "metrics.example.com")), node: node,
 			policies: []P{servingWith(SR{AllowedDNSNames: []string{"Metrics.Example.com."}})},
-			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want:     Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		`a DNS SAN one label under a "*." pattern is approved`: {
 			csr: serve(withDNSNames("worker-1.nodes.example.com")), node: node,
 			policies: []P{servingWith(SR{AllowedDNSNames: []string{"*.nodes.example.com"}})},
-			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want:     Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		`a DNS SAN two labels under a "*." pattern is denied`: {
 			csr: serve(withDNSNames("a.b.nodes.example.com")), node: node,
@@ -522,7 +524,7 @@ func TestEvaluate(t *testing.T) {
 		"an IP SAN inside allowedIPRanges is approved": {
 			csr: serve(withIPs("10.0.0.11", "192.168.5.5", "fd00:1::5")), node: node,
 			policies: []P{servingWith(SR{AllowedIPRanges: []string{"192.168.0.0/16", "fd00:1::/64"}})},
-			want:     Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want:     Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"an IP SAN just outside allowedIPRanges is denied": {
 			csr: serve(withIPs("192.169.0.1")), node: node,
@@ -531,7 +533,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a serving request with exactly maxDNSNames DNS SANs is approved": {
 			csr: serve(withDNSNames("worker-1", "worker-1.example.com")), node: node, policies: []P{servingWith(withMaxDNS(2))},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a serving request with one DNS SAN over maxDNSNames is denied": {
 			csr:      serve(withDNSNames("worker-1", "worker-1.example.com", "worker-1.internal.example.com")),
@@ -545,7 +547,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a serving request with exactly maxIPAddresses IP SANs is approved": {
 			csr: serve(withIPs("10.0.0.11", "203.0.113.11")), node: node, policies: []P{servingWith(withMaxIPs(2))},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a serving request with one IP SAN over maxIPAddresses is denied": {
 			csr: serve(withIPs("10.0.0.11", "203.0.113.11")), node: node, policies: []P{servingWith(withMaxIPs(1))},
@@ -577,7 +579,7 @@ func TestEvaluate(t *testing.T) {
 			csr: serve(), node: node,
 			policies: []P{servingWith(SR{}, withLabelSelector(&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 				{Key: "pool", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "c"}}}}))},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a serving request is not governed by a client-only policy": {
 			csr: serve(), node: node, policies: []P{buildPolicy("clients", withRenewalRules(RR{}), withBootstrapRules(BR{}))},
@@ -597,7 +599,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a serving request with key encipherment is approved": {
 			csr: serve(usages(ke, ds, sa)), node: node, policies: []P{servePolicy},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a serving request breaking an onViolation Review policy is left for review": {
 			csr: serve(withDNSNames("api.example.com")), node: node,
@@ -694,12 +696,12 @@ func TestEvaluate(t *testing.T) {
 		"a loopback IP SAN the Node reports is approved with allowLoopback": {
 			csr:  serve(withIPs("10.0.0.11", "127.0.0.2")),
 			node: buildNode(bNodeName, withAddress(corev1.NodeInternalIP, "127.0.0.2")), policies: []P{servingWith(SR{AllowLoopback: true})},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"the IPv6 loopback SAN the Node reports is approved with allowLoopback": {
 			csr:  serve(withIPs("::1")),
 			node: buildNode(bNodeName, withAddress(corev1.NodeInternalIP, "0:0:0:0:0:0:0:1")), policies: []P{servingWith(SR{AllowLoopback: true})},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a loopback IP SAN the Node does not report is denied even with allowLoopback": {
 			csr: serve(withIPs("127.0.0.1")), node: node, policies: []P{servingWith(SR{AllowLoopback: true})},
@@ -712,7 +714,7 @@ func TestEvaluate(t *testing.T) {
 				buildServingPolicy("a-strict", SR{Action: serveApprove}),
 				buildServingPolicy("b-loopback", SR{Action: serveApprove, AllowLoopback: true}),
 			},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "b-loopback"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "b-loopback"},
 		},
 		"a loopback SAN allowed only by a policy asking for review is left for review": {
 			csr:  serve(withIPs("127.0.0.1")),
@@ -727,7 +729,7 @@ func TestEvaluate(t *testing.T) {
 		// ---- DNS resolution ----
 		"a DNS SAN that resolves only to the Node's IPs is approved": {
 			csr: serve(withDNSNames("worker-1", "worker-1.internal.example.com")), node: node, policies: []P{servingWith(resolving)},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a DNS SAN that resolves to an address the Node does not own is denied": {
 			csr: serve(withDNSNames("worker-1.example.com")), node: node, policies: []P{servingWith(resolving)},
@@ -759,7 +761,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"a policy that does not resolve DNS names works without a Resolver": {
 			csr: serve(), node: node, policies: []P{servePolicy}, noResolver: true,
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "serving"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 
 		// ---- Combination ----
@@ -769,7 +771,7 @@ func TestEvaluate(t *testing.T) {
 				buildRenewalPolicy("z-approves", RR{}, withKeyRules(v1alpha1.KeyRules{ECDSACurves: []v1alpha1.ECDSACurve{v1alpha1.CurveP521}})),
 				buildRenewalPolicy("a-denies", RR{}),
 			},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "z-approves"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "z-approves"},
 		},
 		"a reviewing and a denying policy leave the request for review": {
 			csr: renew(), node: nil,
@@ -789,7 +791,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"two approving policies approve by the first in name order": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("m", RR{}), buildRenewalPolicy("b", RR{}), buildRenewalPolicy("x", RR{})},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "b"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "b"},
 		},
 		"two reviewing policies review by the first in name order": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("r2", RR{Action: review}), buildRenewalPolicy("r1", RR{Action: review})},
@@ -797,7 +799,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"an approving policy wins over an earlier reviewing one": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("b-approves", RR{}), buildRenewalPolicy("a-reviews", RR{Action: review})},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "b-approves"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "b-approves"},
 		},
 		"a policy that does not govern the request takes no part in the decision": {
 			csr: renew(), node: node, policies: []P{buildRenewalPolicy("a-other-pool", RR{}, withNodeNamePattern("db-.*")), buildRenewalPolicy("b", RR{Action: review})},
@@ -805,7 +807,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		"nil entries in the policy list are ignored": {
 			csr: renew(), node: node, policies: []P{nil, buildRenewalPolicy("renewal", RR{}), nil},
-			want: Decision{Result: Approve, Reason: ReasonAutoApproved, Policy: "renewal"},
+			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "renewal"},
 		},
 		"only nil entries in the policy list means no matching policy": {
 			csr: renew(), node: node, policies: []P{nil, nil},
@@ -924,36 +926,4 @@ func TestMaxExpiration(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestApprovingPolicy(t *testing.T) {
-	tests := map[string]struct {
-		reason, message string
-		want            string
-		ok              bool
-	}{
-		"an approval nodetrust wrote names its policy": {
-			reason: ReasonAutoApproved, message: "Serving request for node worker-1 approved by policy pool-a", want: "pool-a", ok: true},
-		"kube-controller-manager's approval names no policy": {
-			reason: ReasonAutoApproved, message: "Auto approving kubelet client certificate after SubjectAccessReview."},
-		"a human approval names no policy": {reason: "KubectlApprove", message: "This CSR was approved by kubectl certificate approve."},
-		"another reason with nodetrust's wording is not nodetrust's": {
-			reason: "Approved", message: "approved by policy pool-a"},
-		"a policy name that is no object name is refused": {
-			reason: ReasonAutoApproved, message: "approved by policy Not A Name"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got, ok := ApprovingPolicy(tc.reason, tc.message)
-			if got != tc.want || ok != tc.ok {
-				t.Fatalf("ApprovingPolicy() = %q, %v; want %q, %v", got, ok, tc.want, tc.ok)
-			}
-		})
-	}
-	t.Run("the message of every approval Evaluate makes round-trips", func(t *testing.T) {
-		d := Decision{Result: Approve, Reason: ReasonAutoApproved, Message: "Serving request for node n " + approvedByPolicy + "my-policy"}
-		if got, ok := ApprovingPolicy(d.Reason, d.Message); !ok || got != "my-policy" {
-			t.Fatalf("ApprovingPolicy() = %q, %v", got, ok)
-		}
-	})
 }

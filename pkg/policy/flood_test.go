@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
 )
 
 // bPending is a pending CSR created minutes after bNow-1h.
@@ -16,8 +18,8 @@ func bPending(name string, minutes int, signer, cn string) PendingCSR {
 
 func TestCheckFlood(t *testing.T) {
 	const (
-		client  = KubeletClientSignerName
-		serving = KubeletServingSignerName
+		client  = certificatesv1.KubeAPIServerClientKubeletSignerName
+		serving = certificatesv1.KubeletServingSignerName
 		cnA     = "system:node:worker-1"
 		cnB     = "system:node:worker-2"
 	)
@@ -143,8 +145,8 @@ func TestCheckFlood(t *testing.T) {
 // when it does not (a stale cache), self should still be ranked by its
 // creation time among the others, so an older self is superseded.
 func TestCheckFloodRanksMissingSelfByCreation(t *testing.T) {
-	self := bPending("csr-old", 0, KubeletClientSignerName, "system:node:worker-1")
-	newer := bPending("csr-new", 5, KubeletClientSignerName, "system:node:worker-1")
+	self := bPending("csr-old", 0, certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:worker-1")
+	newer := bPending("csr-new", 5, certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:worker-1")
 	got, flooded := CheckFlood(self, []PendingCSR{newer}, 5)
 	if !flooded || got.Reason != ReasonSuperseded {
 		t.Errorf("CheckFlood() = %+v, %v; want Deny Superseded by csr-new", got, flooded)
@@ -155,9 +157,9 @@ func TestCheckFloodReadsCommonNamesFromRequests(t *testing.T) {
 	pemFor := func(cn string) []byte {
 		return buildCSR(t, withCN(cn)).Spec.Request
 	}
-	older := PendingCSR{Name: "older", Created: bNow.Add(-time.Hour), SignerName: KubeletClientSignerName, Request: pemFor("system:node:a")}
-	newer := PendingCSR{Name: "newer", Created: bNow, SignerName: KubeletClientSignerName, Request: pemFor("system:node:a")}
-	other := PendingCSR{Name: "other", Created: bNow, SignerName: KubeletClientSignerName, Request: pemFor("system:node:b")}
+	older := PendingCSR{Name: "older", Created: bNow.Add(-time.Hour), SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, Request: pemFor("system:node:a")}
+	newer := PendingCSR{Name: "newer", Created: bNow, SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, Request: pemFor("system:node:a")}
+	other := PendingCSR{Name: "other", Created: bNow, SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, Request: pemFor("system:node:b")}
 	if d, flooded := CheckFlood(older, []PendingCSR{older, newer}, 10); !flooded || d.Reason != ReasonSuperseded {
 		t.Fatalf("a newer request with the same CN in its PEM did not supersede: %+v", d)
 	}
@@ -173,7 +175,7 @@ func BenchmarkCheckFlood(b *testing.B) {
 	pending := make([]PendingCSR, 100)
 	for i := range pending {
 		pending[i] = PendingCSR{Name: fmt.Sprintf("csr-%03d", i), Created: bNow.Add(time.Duration(i) * time.Second),
-			SignerName: KubeletClientSignerName, Request: buildCSR(b, withCN(fmt.Sprintf("system:node:n-%03d", i))).Spec.Request}
+			SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, Request: buildCSR(b, withCN(fmt.Sprintf("system:node:n-%03d", i))).Spec.Request}
 	}
 	for _, tc := range []struct {
 		name string

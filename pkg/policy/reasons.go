@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/nodetrust/nodetrust/pkg/pkcs10"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 // ReasonCodes returns every reason code a Decision can carry, each once, in
@@ -14,7 +15,7 @@ import (
 func ReasonCodes() []string {
 	return slices.Concat(
 		[]string{
-			ReasonAutoApproved, ReasonPolicyRequiresReview, ReasonNoMatchingPolicy,
+			wire.ReasonAutoApproved, ReasonPolicyRequiresReview, ReasonNoMatchingPolicy,
 			ReasonAwaitingNode, ReasonAwaitingSigner,
 		},
 		[]string{ReasonSuperseded, ReasonTooManyPendingRequests},

@@ -11,13 +11,15 @@ import (
 	"testing"
 
 	"github.com/nodetrust/nodetrust/pkg/pkcs10/pkcs10test"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 // TestReasonCodesListsEveryReasonConstant fails when a Reason* constant of
 // this package or of pkcs10 is added without entering ReasonCodes, or when
-// a code is listed twice.
+// a code is listed twice. Approvals carry the wire contract's AutoApproved.
 func TestReasonCodesListsEveryReasonConstant(t *testing.T) {
-	constants := slices.Concat(pkcs10test.ReasonConstants(t, "."), pkcs10test.ReasonConstants(t, filepath.Join("..", "pkcs10")))
+	constants := slices.Concat(pkcs10test.ReasonConstants(t, "."), pkcs10test.ReasonConstants(t, filepath.Join("..", "pkcs10")),
+		[]string{wire.ReasonAutoApproved})
 	pkcs10test.CheckReasonCatalogue(t, ReasonCodes(), constants)
 }
 

@@ -8,18 +8,8 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/pkcs10"
-)
-
-// Identities and signer names that kubelet requests use.
-const (
-	KubeletClientSignerName  = certificatesv1.KubeAPIServerClientKubeletSignerName
-	KubeletServingSignerName = certificatesv1.KubeletServingSignerName
-
-	NodeUserPrefix      = "system:node:"
-	NodesGroup          = "system:nodes"
-	BootstrapUserPrefix = "system:bootstrap:"
-	BootstrappersGroup  = "system:bootstrappers"
 )
 
 // Request is one kubelet CSR, classified and parsed once. Everything
@@ -53,34 +43,11 @@ type Request struct {
 	ParseViolations Violations
 }
 
-// Classify returns the kind of kubelet request csr is, from its signer and
-// its API-server-recorded requester, and false for every other request:
-// those belong to other approvers and nodetrust leaves them alone.
-func Classify(csr *certificatesv1.CertificateSigningRequest) (v1alpha1.RequestKind, bool) {
-	user, groups := csr.Spec.Username, csr.Spec.Groups
-	isNode := strings.HasPrefix(user, NodeUserPrefix) && slices.Contains(groups, NodesGroup)
-	isBootstrap := strings.HasPrefix(user, BootstrapUserPrefix) && slices.Contains(groups, BootstrappersGroup)
-	switch csr.Spec.SignerName {
-	case KubeletClientSignerName:
-		switch {
-		case isNode:
-			return v1alpha1.KindClientRenewal, true
-		case isBootstrap:
-			return v1alpha1.KindClientBootstrap, true
-		}
-	case KubeletServingSignerName:
-		if isNode {
-			return v1alpha1.KindServing, true
-		}
-	}
-	return "", false
-}
-
 // NewRequest classifies and parses csr. It returns false for requests that
-// are not kubelet requests (see Classify). A malformed spec.request is not an
+// are not kubelet requests (see csrstate.Kind). A malformed spec.request is not an
 // error: it is recorded in ParseViolations and leads to a denial.
 func NewRequest(csr *certificatesv1.CertificateSigningRequest) (*Request, bool) {
-	kind, ok := Classify(csr)
+	kind, ok := csrstate.Kind(csr)
 	if !ok {
 		return nil, false
 	}
@@ -99,12 +66,12 @@ func NewRequest(csr *certificatesv1.CertificateSigningRequest) (*Request, bool) 
 	r.CSR, r.ParseViolations = pkcs10.Parse(csr.Spec.Request)
 	switch kind {
 	case v1alpha1.KindClientBootstrap:
-		r.TokenID = strings.TrimPrefix(r.Username, BootstrapUserPrefix)
+		r.TokenID = strings.TrimPrefix(r.Username, csrstate.BootstrapUserPrefix)
 		if r.CSR != nil {
-			r.NodeName = strings.TrimPrefix(r.CSR.CommonName, NodeUserPrefix)
+			r.NodeName = strings.TrimPrefix(r.CSR.CommonName, csrstate.NodeUserPrefix)
 		}
 	default:
-		r.NodeName = strings.TrimPrefix(r.Username, NodeUserPrefix)
+		r.NodeName = strings.TrimPrefix(r.Username, csrstate.NodeUserPrefix)
 	}
 	return r, true
 }

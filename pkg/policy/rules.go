@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
@@ -56,14 +57,14 @@ var (
 // defence-in-depth check.
 func SignerRules(signerName string, csr *pkcs10.Request, usages []certificatesv1.KeyUsage) Violations {
 	var v Violations
-	if !slices.Equal(csr.Organizations, []string{NodesGroup}) {
+	if !slices.Equal(csr.Organizations, []string{csrstate.NodesGroup}) {
 		v = append(v, Violation{Reason: ReasonInvalidOrganization,
-			Message: fmt.Sprintf("subject organization must be exactly [%q], got %q", NodesGroup, csr.Organizations)})
+			Message: fmt.Sprintf("subject organization must be exactly [%q], got %q", csrstate.NodesGroup, csr.Organizations)})
 	}
-	switch node, ok := strings.CutPrefix(csr.CommonName, NodeUserPrefix); {
+	switch node, ok := strings.CutPrefix(csr.CommonName, csrstate.NodeUserPrefix); {
 	case !ok:
 		v = append(v, Violation{Reason: ReasonInvalidCommonName,
-			Message: fmt.Sprintf("common name %q does not start with %q", csr.CommonName, NodeUserPrefix)})
+			Message: fmt.Sprintf("common name %q does not start with %q", csr.CommonName, csrstate.NodeUserPrefix)})
 	case node == "":
 		v = append(v, Violation{Reason: ReasonEmptyNodeName, Message: fmt.Sprintf("common name %q names no node", csr.CommonName)})
 	case len(validation.IsDNS1123Subdomain(node)) > 0:
@@ -71,7 +72,7 @@ func SignerRules(signerName string, csr *pkcs10.Request, usages []certificatesv1
 			Message: fmt.Sprintf("node name %q in the common name is not a valid Node name", node)})
 	}
 	allowed := clientUsages
-	if signerName == KubeletServingSignerName {
+	if signerName == certificatesv1.KubeletServingSignerName {
 		allowed = servingUsages
 	}
 	if !usagesAllowed(usages, allowed) {
@@ -80,9 +81,9 @@ func SignerRules(signerName string, csr *pkcs10.Request, usages []certificatesv1
 	}
 	sans := len(csr.DNSNames) + len(csr.IPAddresses)
 	switch {
-	case signerName == KubeletClientSignerName && sans > 0:
+	case signerName == certificatesv1.KubeAPIServerClientKubeletSignerName && sans > 0:
 		v = append(v, Violation{Reason: ReasonSANsNotAllowed, Message: "client certificates must not carry DNS or IP SANs"})
-	case signerName == KubeletServingSignerName && sans == 0:
+	case signerName == certificatesv1.KubeletServingSignerName && sans == 0:
 		v = append(v, Violation{Reason: ReasonMissingSANs, Message: "serving certificates need at least one DNS or IP SAN"})
 	}
 	return v

@@ -10,6 +10,7 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
@@ -43,7 +44,7 @@ func bParsed(cn string, orgs []string, dns []string, ips ...string) *pkcs10.Requ
 }
 
 func TestSignerRules(t *testing.T) {
-	nodes := []string{NodesGroup}
+	nodes := []string{csrstate.NodesGroup}
 	client := []certificatesv1.KeyUsage{bDS, bCA}
 	serving := []certificatesv1.KeyUsage{bDS, bSA}
 	tests := map[string]struct {
@@ -53,78 +54,78 @@ func TestSignerRules(t *testing.T) {
 		want   []string
 	}{
 		"a well-formed client request breaks no rule": {
-			signer: KubeletClientSignerName, csr: bParsed(bNodeUser, nodes, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed(bNodeUser, nodes, nil), usages: client,
 		},
 		"a client request with key encipherment breaks no rule": {
-			signer: KubeletClientSignerName, csr: bParsed(bNodeUser, nodes, nil), usages: []certificatesv1.KeyUsage{bKE, bDS, bCA},
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed(bNodeUser, nodes, nil), usages: []certificatesv1.KeyUsage{bKE, bDS, bCA},
 		},
 		"a serving request with a DNS SAN only breaks no rule": {
-			signer: KubeletServingSignerName, csr: bParsed(bNodeUser, nodes, []string{"worker-1"}), usages: serving,
+			signer: certificatesv1.KubeletServingSignerName, csr: bParsed(bNodeUser, nodes, []string{"worker-1"}), usages: serving,
 		},
 		"a serving request with an IP SAN only breaks no rule": {
-			signer: KubeletServingSignerName, csr: bParsed(bNodeUser, nodes, nil, "10.0.0.11"), usages: []certificatesv1.KeyUsage{bSA, bKE, bDS},
+			signer: certificatesv1.KubeletServingSignerName, csr: bParsed(bNodeUser, nodes, nil, "10.0.0.11"), usages: []certificatesv1.KeyUsage{bSA, bKE, bDS},
 		},
 		"organization system:masters": {
-			signer: KubeletClientSignerName, csr: bParsed(bNodeUser, []string{"system:masters"}, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed(bNodeUser, []string{"system:masters"}, nil), usages: client,
 			want: []string{ReasonInvalidOrganization},
 		},
 		"no organization": {
-			signer: KubeletClientSignerName, csr: bParsed(bNodeUser, nil, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed(bNodeUser, nil, nil), usages: client,
 			want: []string{ReasonInvalidOrganization},
 		},
 		"system:nodes and a second organization": {
-			signer: KubeletClientSignerName, csr: bParsed(bNodeUser, []string{NodesGroup, "system:masters"}, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed(bNodeUser, []string{csrstate.NodesGroup, "system:masters"}, nil), usages: client,
 			want: []string{ReasonInvalidOrganization},
 		},
 		"a CN without the system:node: prefix": {
-			signer: KubeletClientSignerName, csr: bParsed("worker-1", nodes, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed("worker-1", nodes, nil), usages: client,
 			want: []string{ReasonInvalidCommonName},
 		},
 		"a CN prefix in the wrong case": {
-			signer: KubeletClientSignerName, csr: bParsed("System:Node:worker-1", nodes, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed("System:Node:worker-1", nodes, nil), usages: client,
 			want: []string{ReasonInvalidCommonName},
 		},
 		`the CN "system:node:" names no node`: {
-			signer: KubeletServingSignerName, csr: bParsed("system:node:", nodes, []string{"worker-1"}), usages: serving,
+			signer: certificatesv1.KubeletServingSignerName, csr: bParsed("system:node:", nodes, []string{"worker-1"}), usages: serving,
 			want: []string{ReasonEmptyNodeName},
 		},
 		"a CN node name with capitals": {
-			signer: KubeletClientSignerName, csr: bParsed("system:node:Worker-1", nodes, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed("system:node:Worker-1", nodes, nil), usages: client,
 			want: []string{ReasonInvalidNodeName},
 		},
 		"a CN node name with an empty label": {
-			signer: KubeletClientSignerName, csr: bParsed("system:node:a..b", nodes, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed("system:node:a..b", nodes, nil), usages: client,
 			want: []string{ReasonInvalidNodeName},
 		},
 		"a CN node name of 254 characters": {
-			signer: KubeletClientSignerName, csr: bParsed("system:node:"+strings.Repeat("a", 254), nodes, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed("system:node:"+strings.Repeat("a", 254), nodes, nil), usages: client,
 			want: []string{ReasonInvalidNodeName},
 		},
 		"a CN node name of 253 characters is valid": {
-			signer: KubeletClientSignerName, csr: bParsed("system:node:"+strings.Repeat("a.", 126)+"a", nodes, nil), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed("system:node:"+strings.Repeat("a.", 126)+"a", nodes, nil), usages: client,
 		},
 		"serving usages for the client signer": {
-			signer: KubeletClientSignerName, csr: bParsed(bNodeUser, nodes, nil), usages: serving,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed(bNodeUser, nodes, nil), usages: serving,
 			want: []string{ReasonInvalidUsages},
 		},
 		"client usages for the serving signer": {
-			signer: KubeletServingSignerName, csr: bParsed(bNodeUser, nodes, []string{"worker-1"}), usages: client,
+			signer: certificatesv1.KubeletServingSignerName, csr: bParsed(bNodeUser, nodes, []string{"worker-1"}), usages: client,
 			want: []string{ReasonInvalidUsages},
 		},
 		"a DNS SAN on a client request": {
-			signer: KubeletClientSignerName, csr: bParsed(bNodeUser, nodes, []string{"worker-1"}), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed(bNodeUser, nodes, []string{"worker-1"}), usages: client,
 			want: []string{ReasonSANsNotAllowed},
 		},
 		"an IP SAN on a client request": {
-			signer: KubeletClientSignerName, csr: bParsed(bNodeUser, nodes, nil, "10.0.0.11"), usages: client,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed(bNodeUser, nodes, nil, "10.0.0.11"), usages: client,
 			want: []string{ReasonSANsNotAllowed},
 		},
 		"a serving request without SANs": {
-			signer: KubeletServingSignerName, csr: bParsed(bNodeUser, nodes, nil), usages: serving,
+			signer: certificatesv1.KubeletServingSignerName, csr: bParsed(bNodeUser, nodes, nil), usages: serving,
 			want: []string{ReasonMissingSANs},
 		},
 		"every rule broken at once is reported in order": {
-			signer: KubeletClientSignerName, csr: bParsed("admin", []string{"system:masters"}, []string{"x"}), usages: serving,
+			signer: certificatesv1.KubeAPIServerClientKubeletSignerName, csr: bParsed("admin", []string{"system:masters"}, []string{"x"}), usages: serving,
 			want: []string{ReasonInvalidOrganization, ReasonInvalidCommonName, ReasonInvalidUsages, ReasonSANsNotAllowed},
 		},
 	}
@@ -174,14 +175,14 @@ func TestUsagesAllowed(t *testing.T) {
 }
 
 func TestInvariants(t *testing.T) {
-	nodes := []string{NodesGroup}
+	nodes := []string{csrstate.NodesGroup}
 	cluster := ClusterIdentity{Domain: "cluster.local", ServiceIPs: []net.IP{net.ParseIP("10.96.0.1"), net.ParseIP("fd00:10:96::1")}}
 	renewal := func(user string, csr *pkcs10.Request) *Request {
-		return &Request{Kind: v1alpha1.KindClientRenewal, SignerName: KubeletClientSignerName, Username: user,
-			NodeName: strings.TrimPrefix(user, NodeUserPrefix), Usages: []certificatesv1.KeyUsage{bDS, bCA}, CSR: csr}
+		return &Request{Kind: v1alpha1.KindClientRenewal, SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, Username: user,
+			NodeName: strings.TrimPrefix(user, csrstate.NodeUserPrefix), Usages: []certificatesv1.KeyUsage{bDS, bCA}, CSR: csr}
 	}
 	servingReq := func(dns []string, ips ...string) *Request {
-		return &Request{Kind: v1alpha1.KindServing, SignerName: KubeletServingSignerName, Username: bNodeUser,
+		return &Request{Kind: v1alpha1.KindServing, SignerName: certificatesv1.KubeletServingSignerName, Username: bNodeUser,
 			NodeName: bNodeName, Usages: []certificatesv1.KeyUsage{bDS, bSA}, CSR: bParsed(bNodeUser, nodes, dns, ips...)}
 	}
 	tests := map[string]struct {
@@ -194,7 +195,7 @@ func TestInvariants(t *testing.T) {
 			want: []string{"MalformedPEM", "WeakKey"},
 		},
 		"a bootstrap request may name any node in its CN": {
-			r: &Request{Kind: v1alpha1.KindClientBootstrap, SignerName: KubeletClientSignerName, Username: bBootUser,
+			r: &Request{Kind: v1alpha1.KindClientBootstrap, SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, Username: bBootUser,
 				NodeName: "worker-9", Usages: []certificatesv1.KeyUsage{bDS, bCA}, CSR: bParsed("system:node:worker-9", nodes, nil)},
 		},
 		"a renewal whose CN is the requester breaks nothing": {
@@ -239,13 +240,13 @@ func TestInvariants(t *testing.T) {
 			want:    []string{ReasonClusterIdentitySAN},
 		},
 		"an IPv4-mapped form of the Service IP is the Service IP": {
-			r: &Request{Kind: v1alpha1.KindServing, SignerName: KubeletServingSignerName, Username: bNodeUser, NodeName: bNodeName,
+			r: &Request{Kind: v1alpha1.KindServing, SignerName: certificatesv1.KubeletServingSignerName, Username: bNodeUser, NodeName: bNodeName,
 				Usages: []certificatesv1.KeyUsage{bDS, bSA},
 				CSR:    &pkcs10.Request{CommonName: bNodeUser, Organizations: nodes, IPAddresses: []net.IP{net.ParseIP("::ffff:10.96.0.1").To16()}}},
 			want: []string{ReasonClusterIdentitySAN},
 		},
 		"serving SAN checks come after the signer rules": {
-			r: &Request{Kind: v1alpha1.KindServing, SignerName: KubeletServingSignerName, Username: bNodeUser, NodeName: bNodeName,
+			r: &Request{Kind: v1alpha1.KindServing, SignerName: certificatesv1.KubeletServingSignerName, Username: bNodeUser, NodeName: bNodeName,
 				Usages: []certificatesv1.KeyUsage{bDS, bCA}, CSR: bParsed("system:node:worker-2", nodes, []string{"kubernetes"})},
 			want: []string{ReasonInvalidUsages, ReasonCommonNameMismatch, ReasonClusterIdentitySAN},
 		},
@@ -264,7 +265,7 @@ func TestInvariants(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
+func TestKubeletRequestKinds(t *testing.T) {
 	tests := map[string]struct {
 		opts     []buildCSROption
 		wantKind v1alpha1.RequestKind
@@ -280,17 +281,17 @@ func TestClassify(t *testing.T) {
 			opts: []buildCSROption{asServing()}, wantKind: v1alpha1.KindServing, wantOK: true,
 		},
 		"a node that is also in system:bootstrappers renews as a node": {
-			opts:     []buildCSROption{withGroups(BootstrappersGroup, NodesGroup)},
+			opts:     []buildCSROption{withGroups(csrstate.BootstrappersGroup, csrstate.NodesGroup)},
 			wantKind: v1alpha1.KindClientRenewal, wantOK: true,
 		},
 		"a stranger asking for a kubelet client certificate is ignored": {
 			opts: []buildCSROption{withUsername("alice"), withGroups(bAuthGroup)},
 		},
 		"a stranger in system:nodes is ignored": {
-			opts: []buildCSROption{withUsername("alice"), withGroups(NodesGroup)},
+			opts: []buildCSROption{withUsername("alice"), withGroups(csrstate.NodesGroup)},
 		},
 		"a stranger in system:bootstrappers is ignored": {
-			opts: []buildCSROption{withUsername("system:serviceaccount:kube-system:x"), withGroups(BootstrappersGroup)},
+			opts: []buildCSROption{withUsername("system:serviceaccount:kube-system:x"), withGroups(csrstate.BootstrappersGroup)},
 		},
 		"a bootstrap user asking for a serving certificate is ignored": {
 			opts: []buildCSROption{asBootstrap(bTokenID), asServing()},
@@ -305,7 +306,7 @@ func TestClassify(t *testing.T) {
 			opts: []buildCSROption{asBootstrap(bTokenID), withGroups(bAuthGroup, bPoolA)},
 		},
 		"a bootstrap-looking user in system:nodes only is ignored": {
-			opts: []buildCSROption{asBootstrap(bTokenID), withGroups(NodesGroup)},
+			opts: []buildCSROption{asBootstrap(bTokenID), withGroups(csrstate.NodesGroup)},
 		},
 		"a node asking the kube-apiserver-client signer is ignored": {
 			opts: []buildCSROption{withSigner(certificatesv1.KubeAPIServerClientSignerName)},
@@ -323,9 +324,9 @@ func TestClassify(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			csr := buildCSR(t, tc.opts...)
-			kind, ok := Classify(csr)
+			kind, ok := csrstate.Kind(csr)
 			if kind != tc.wantKind || ok != tc.wantOK {
-				t.Errorf("Classify() = %q, %v; want %q, %v", kind, ok, tc.wantKind, tc.wantOK)
+				t.Errorf("csrstate.Kind() = %q, %v; want %q, %v", kind, ok, tc.wantKind, tc.wantOK)
 			}
 			r, ok := NewRequest(csr)
 			if ok != tc.wantOK || (r != nil) != tc.wantOK {
@@ -349,7 +350,7 @@ func TestNewRequest(t *testing.T) {
 				bCheck(t, "Username", r.Username, "system:bootstrap:k8s123")
 				bCheck(t, "Name", r.Name, "csr-boot")
 				bCheck(t, "UID", r.UID, "uid-csr-boot")
-				bCheck(t, "SignerName", r.SignerName, KubeletClientSignerName)
+				bCheck(t, "SignerName", r.SignerName, certificatesv1.KubeAPIServerClientKubeletSignerName)
 				bCheck(t, "ExpirationSeconds", *r.ExpirationSeconds, int32(3600))
 				bCheck(t, "Created", r.Created.Equal(bNow.Add(-time.Minute)), true)
 				bCheck(t, "in pool-a", r.InGroup(bPoolA), true)

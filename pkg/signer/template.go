@@ -16,12 +16,8 @@ import (
 	"net"
 	"slices"
 	"time"
-)
 
-// The signer names nodetrust can sign for.
-const (
-	KubeletServingSignerName = "kubernetes.io/kubelet-serving"
-	KubeletClientSignerName  = "kubernetes.io/kube-apiserver-client-kubelet"
+	certificatesv1 "k8s.io/api/certificates/v1"
 )
 
 // Validity bounds every issued certificate obeys.
@@ -94,9 +90,9 @@ type Limits struct {
 func Template(req Request, ca *x509.Certificate, limits Limits, now time.Time, random io.Reader) (*x509.Certificate, error) {
 	var eku x509.ExtKeyUsage
 	switch req.SignerName {
-	case KubeletServingSignerName:
+	case certificatesv1.KubeletServingSignerName:
 		eku = x509.ExtKeyUsageServerAuth
-	case KubeletClientSignerName:
+	case certificatesv1.KubeAPIServerClientKubeletSignerName:
 		eku = x509.ExtKeyUsageClientAuth
 	default:
 		return nil, Permanent(ReasonUnsupportedSigner,

@@ -12,6 +12,8 @@ import (
 	"testing/iotest"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
+
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 )
@@ -32,7 +34,7 @@ func templateCA(t *testing.T) *x509.Certificate {
 
 func servingRequest(key crypto.PublicKey) signer.Request {
 	return signer.Request{
-		SignerName:    signer.KubeletServingSignerName,
+		SignerName:    certificatesv1.KubeletServingSignerName,
 		CommonName:    "system:node:worker-1",
 		Organizations: []string{"system:nodes"},
 		DNSNames:      []string{"worker-1.example.com"},
@@ -111,7 +113,7 @@ func TestTemplate(t *testing.T) {
 			limits: signer.Limits{SignerMax: day}, notBefore: templateNow.Add(-signer.Backdate), notAfter: templateNow.Add(day),
 			usage: x509.KeyUsageDigitalSignature, eku: x509.ExtKeyUsageServerAuth},
 		{name: "a client certificate gets client auth and no SANs",
-			req: signer.Request{SignerName: signer.KubeletClientSignerName, CommonName: "system:node:worker-1",
+			req: signer.Request{SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, CommonName: "system:node:worker-1",
 				Organizations: []string{"system:nodes"}, PublicKey: ecKey},
 			limits: signer.Limits{SignerMax: day}, notBefore: templateNow.Add(-signer.Backdate), notAfter: templateNow.Add(day),
 			usage: x509.KeyUsageDigitalSignature, eku: x509.ExtKeyUsageClientAuth},

@@ -33,7 +33,7 @@ import (
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/audit"
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
@@ -92,7 +92,7 @@ func TestAKubeletJoinsAndTheAPIServerVerifiesItsNodetrustSignedServingCertificat
 	create(t, cl, &v1alpha1.NodeCertificatePolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "e2e-join"},
 		Spec: v1alpha1.NodeCertificatePolicySpec{
-			Selector:        v1alpha1.RequestSelector{Groups: []string{bootstrapGroup, policy.NodesGroup}},
+			Selector:        v1alpha1.RequestSelector{Groups: []string{bootstrapGroup, csrstate.NodesGroup}},
 			ClientBootstrap: &v1alpha1.ClientBootstrapRules{Action: v1alpha1.ActionApprove, AllowedNodeNamePattern: "e2e-node-[0-9]+", MaxRequestAge: &metav1.Duration{Duration: time.Hour}},
 			ClientRenewal:   &v1alpha1.ClientRenewalRules{Action: v1alpha1.ActionApprove, RequireNode: true},
 		},
@@ -138,7 +138,7 @@ func TestAKubeletJoinsAndTheAPIServerVerifiesItsNodetrustSignedServingCertificat
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatalf("the kubelet's client certificate was not issued by kube-controller-manager with the cluster CA: %v", err)
 	}
-	if got, want := clientCert.Subject.CommonName, policy.NodeUserPrefix+nodeName; got != want {
+	if got, want := clientCert.Subject.CommonName, csrstate.NodeUserPrefix+nodeName; got != want {
 		t.Fatalf("the kubelet's client certificate is for %q, want %q", got, want)
 	}
 	node := waitNode(t, cl, running)
@@ -175,7 +175,7 @@ func TestAKubeletJoinsAndTheAPIServerVerifiesItsNodetrustSignedServingCertificat
 		},
 	})
 	serving := waitCSR(t, cl, running, "the kubelet's serving CSR", func(csr *certificatesv1.CertificateSigningRequest) bool {
-		return csr.Spec.SignerName == certificatesv1.KubeletServingSignerName && csr.Spec.Username == policy.NodeUserPrefix+nodeName
+		return csr.Spec.SignerName == certificatesv1.KubeletServingSignerName && csr.Spec.Username == csrstate.NodeUserPrefix+nodeName
 	})
 	expectAutoApproved(t, serving)
 	servingCert := waitIssued(t, cl, running, serving.Name)
@@ -350,12 +350,12 @@ func waitCSR(t *testing.T, cl *cluster, running func(), what string, match func(
 func expectAutoApproved(t *testing.T, csr *certificatesv1.CertificateSigningRequest) {
 	t.Helper()
 	for _, c := range csr.Status.Conditions {
-		if c.Type == certificatesv1.CertificateApproved && c.Status == corev1.ConditionTrue && c.Reason == policy.ReasonAutoApproved {
+		if c.Type == certificatesv1.CertificateApproved && c.Status == corev1.ConditionTrue && c.Reason == wire.ReasonAutoApproved {
 			return
 		}
 	}
 	t.Fatalf("CSR %s (signer %s, requester %s) was not approved by nodetrust with reason %s: conditions %+v",
-		csr.Name, csr.Spec.SignerName, csr.Spec.Username, policy.ReasonAutoApproved, csr.Status.Conditions)
+		csr.Name, csr.Spec.SignerName, csr.Spec.Username, wire.ReasonAutoApproved, csr.Status.Conditions)
 }
 
 // waitIssued waits for the CSR's certificate and returns its leaf.
@@ -410,7 +410,7 @@ func checkServingCertificate(t *testing.T, cl *cluster, cert *x509.Certificate, 
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 		t.Fatalf("the serving certificate does not verify against nodetrust's serving CA: %v", err)
 	}
-	if got, want := cert.Subject.CommonName, policy.NodeUserPrefix+nodeName; got != want {
+	if got, want := cert.Subject.CommonName, csrstate.NodeUserPrefix+nodeName; got != want {
 		t.Fatalf("the serving certificate is for %q, want %q", got, want)
 	}
 	if !slices.ContainsFunc(cert.IPAddresses, cl.nodeIP.Equal) || !slices.Contains(cert.DNSNames, nodeName) {

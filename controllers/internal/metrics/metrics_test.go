@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
@@ -47,12 +48,12 @@ func TestStateCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().Truncate(time.Second)
-	node := []string{policy.NodesGroup}
+	node := []string{csrstate.NodesGroup}
 	ready := []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "x", LastTransitionTime: metav1.Now()}}
 	objects := []client.Object{
 		metricsCSR("review", certificatesv1.KubeletServingSignerName, "system:node:a", node, map[string]string{wire.LabelReview: wire.ReviewRequired}),
 		metricsCSR("renewal", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:a", node, nil),
-		metricsCSR("bootstrap", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:bootstrap:abcdef", []string{policy.BootstrappersGroup}, nil),
+		metricsCSR("bootstrap", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:bootstrap:abcdef", []string{csrstate.BootstrappersGroup}, nil),
 		metricsCSR("approved", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved),
 		metricsCSR("denied", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateDenied),
 		metricsCSR("not-kubelet", "example.com/other", "alice", nil, nil),
@@ -110,9 +111,9 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestObserveDecision(t *testing.T) {
 	now := time.Now()
 	req := &policy.Request{SignerName: certificatesv1.KubeletServingSignerName, Kind: v1alpha1.KindServing, Created: now.Add(-2 * time.Second)}
-	approve := policy.Decision{Result: policy.Approve, Reason: policy.ReasonAutoApproved}
+	approve := policy.Decision{Result: policy.Approve, Reason: wire.ReasonAutoApproved}
 	review := policy.Decision{Result: policy.Review, Reason: policy.ReasonPolicyRequiresReview}
-	counter := decisions.WithLabelValues(req.SignerName, string(req.Kind), string(policy.Approve), policy.ReasonAutoApproved)
+	counter := decisions.WithLabelValues(req.SignerName, string(req.Kind), string(policy.Approve), wire.ReasonAutoApproved)
 	reviews := decisions.WithLabelValues(req.SignerName, string(req.Kind), string(policy.Review), policy.ReasonPolicyRequiresReview)
 	observations := func(decision policy.Result) uint64 {
 		m := &dto.Metric{}

@@ -20,6 +20,8 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
+
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11"
 	"github.com/nodetrust/nodetrust/pkg/signer/pkcs11/softhsmtest"
@@ -70,7 +72,7 @@ func TestConformance(t *testing.T) {
 func template(t *testing.T, ca *x509.Certificate) *x509.Certificate {
 	t.Helper()
 	tmpl, err := signer.Template(signer.Request{
-		SignerName:    signer.KubeletServingSignerName,
+		SignerName:    certificatesv1.KubeletServingSignerName,
 		CommonName:    "system:node:pkcs11-test",
 		Organizations: []string{"system:nodes"},
 		DNSNames:      []string{"pkcs11-test.example.com"},
@@ -104,7 +106,7 @@ func signFor(s signer.Signer, want *signertest.CA, pub crypto.PublicKey) error {
 		return fmt.Errorf("the CA is %q, want %q", ca.Certificate.Subject, want.Cert.Subject)
 	}
 	tmpl, err := signer.Template(signer.Request{
-		SignerName:    signer.KubeletServingSignerName,
+		SignerName:    certificatesv1.KubeletServingSignerName,
 		CommonName:    "system:node:pkcs11-test",
 		Organizations: []string{"system:nodes"},
 		DNSNames:      []string{"pkcs11-test.example.com"},

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
+
 	"github.com/nodetrust/nodetrust/pkg/signer"
 )
 
@@ -31,7 +33,7 @@ func Benchmark(b *testing.B, keyTypes []KeyType, newSigner func(b *testing.B, ca
 					b.Fatal(err)
 				}
 				req := signer.Request{
-					SignerName: signer.KubeletServingSignerName, CommonName: "system:node:bench",
+					SignerName: certificatesv1.KubeletServingSignerName, CommonName: "system:node:bench",
 					Organizations: []string{"system:nodes"}, DNSNames: []string{"bench.example.com"},
 					PublicKey: keys[i%len(keys)],
 				}

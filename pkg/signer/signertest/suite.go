@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
+
 	"github.com/nodetrust/nodetrust/pkg/signer"
 )
 
@@ -62,7 +64,7 @@ func runKeyType(t *testing.T, b Backend, kt KeyType) {
 			oldCA := NewCA(t, kt, "nodetrust conformance old "+string(kt))
 			newCA := NewCA(t, kt, "nodetrust conformance new "+string(kt))
 			s := b.New(t, oldCA)
-			stale := template(t, oldCA.Cert, ECDSAP256, signer.KubeletServingSignerName)
+			stale := template(t, oldCA.Cert, ECDSAP256, certificatesv1.KubeletServingSignerName)
 			b.Rotate(t, s, newCA)
 			eventually(t, "the new CA to be current", func() bool {
 				c, err := s.CA(context.Background())
@@ -71,14 +73,14 @@ func runKeyType(t *testing.T, b Backend, kt KeyType) {
 			if _, err := s.Sign(context.Background(), stale); !errors.Is(err, signer.ErrCAChanged) {
 				t.Fatalf("Sign with a template for the old CA: got %v, want ErrCAChanged", err)
 			}
-			checkIssue(t, s, newCA, ECDSAP256, signer.KubeletServingSignerName)
+			checkIssue(t, s, newCA, ECDSAP256, certificatesv1.KubeletServingSignerName)
 		})
 	}
 	if b.Break != nil {
 		t.Run("a broken CA fails Check and signs nothing", func(t *testing.T) {
 			ca := NewCA(t, kt, "nodetrust conformance broken "+string(kt))
 			s := b.New(t, ca)
-			tmpl := template(t, ca.Cert, ECDSAP256, signer.KubeletServingSignerName)
+			tmpl := template(t, ca.Cert, ECDSAP256, certificatesv1.KubeletServingSignerName)
 			b.Break(t, s, ca)
 			eventually(t, "Check to fail", func() bool { return s.Check(context.Background()) != nil })
 			if pemData, err := s.Sign(context.Background(), tmpl); err == nil {
@@ -94,12 +96,12 @@ func runBasics(t *testing.T, b Backend, kt KeyType) {
 		ca := NewCA(t, kt, "nodetrust conformance "+string(kt))
 		s := b.New(t, ca)
 		for _, skt := range subjectKeyTypes {
-			checkIssue(t, s, ca, skt, signer.KubeletServingSignerName)
+			checkIssue(t, s, ca, skt, certificatesv1.KubeletServingSignerName)
 		}
 	})
 	t.Run("a client certificate has client auth only", func(t *testing.T) {
 		ca := NewCA(t, kt, "nodetrust conformance client "+string(kt))
-		checkIssue(t, b.New(t, ca), ca, ECDSAP256, signer.KubeletClientSignerName)
+		checkIssue(t, b.New(t, ca), ca, ECDSAP256, certificatesv1.KubeAPIServerClientKubeletSignerName)
 	})
 	t.Run("CA reports the provisioned certificate and Check passes", func(t *testing.T) {
 		ca := NewCA(t, kt, "nodetrust conformance ca "+string(kt))
@@ -119,7 +121,7 @@ func runBasics(t *testing.T, b Backend, kt KeyType) {
 		ca := NewCA(t, kt, "nodetrust conformance stale "+string(kt))
 		other := NewCA(t, kt, "nodetrust conformance other "+string(kt))
 		s := b.New(t, ca)
-		tmpl := template(t, other.Cert, ECDSAP256, signer.KubeletServingSignerName)
+		tmpl := template(t, other.Cert, ECDSAP256, certificatesv1.KubeletServingSignerName)
 		if _, err := s.Sign(context.Background(), tmpl); !errors.Is(err, signer.ErrCAChanged) {
 			t.Fatalf("Sign with a stale template: got %v, want ErrCAChanged", err)
 		}
@@ -127,7 +129,7 @@ func runBasics(t *testing.T, b Backend, kt KeyType) {
 	t.Run("a CA template is refused permanently", func(t *testing.T) {
 		ca := NewCA(t, kt, "nodetrust conformance isca "+string(kt))
 		s := b.New(t, ca)
-		tmpl := template(t, ca.Cert, ECDSAP256, signer.KubeletServingSignerName)
+		tmpl := template(t, ca.Cert, ECDSAP256, certificatesv1.KubeletServingSignerName)
 		tmpl.IsCA = true
 		if _, err := s.Sign(context.Background(), tmpl); err == nil {
 			t.Fatal("a CA template was signed")
@@ -154,7 +156,7 @@ func runChain(t *testing.T, b Backend) {
 	if !slices.ContainsFunc(got.Trusted, root.Cert.Equal) {
 		t.Fatal("the root is not trusted")
 	}
-	certs := sign(t, s, template(t, inter.Cert, ECDSAP256, signer.KubeletServingSignerName))
+	certs := sign(t, s, template(t, inter.Cert, ECDSAP256, certificatesv1.KubeletServingSignerName))
 	if len(certs) != 2 || !certs[1].Equal(root.Cert) {
 		t.Fatalf("issued %d certificates, want the leaf and the root", len(certs))
 	}
@@ -170,7 +172,7 @@ func template(t *testing.T, ca *x509.Certificate, subject KeyType, signerName st
 		Organizations: []string{"system:nodes"},
 		PublicKey:     NewKey(t, subject).Public(),
 	}
-	if signerName == signer.KubeletServingSignerName {
+	if signerName == certificatesv1.KubeletServingSignerName {
 		req.DNSNames = []string{"conformance-node.example.com"}
 		req.IPAddresses = []net.IP{net.ParseIP("10.0.0.7").To4(), net.ParseIP("fd00::7")}
 	}
@@ -214,7 +216,7 @@ func checkIssue(t *testing.T, s signer.Signer, ca *CA, skt KeyType, signerName s
 	}
 	leaf := certs[0]
 	eku := x509.ExtKeyUsageServerAuth
-	if signerName == signer.KubeletClientSignerName {
+	if signerName == certificatesv1.KubeAPIServerClientKubeletSignerName {
 		eku = x509.ExtKeyUsageClientAuth
 	}
 	if msg := leafMismatch(leaf, tmpl, ca, eku); msg != "" {
@@ -287,7 +289,7 @@ func checkConcurrent(t *testing.T, s signer.Signer, ca *CA) {
 	)
 	tmpls := make([]*x509.Certificate, workers*each)
 	for i := range tmpls {
-		tmpls[i] = template(t, ca.Cert, ECDSAP256, signer.KubeletServingSignerName)
+		tmpls[i] = template(t, ca.Cert, ECDSAP256, certificatesv1.KubeletServingSignerName)
 	}
 	for w := range workers {
 		wg.Go(func() {

@@ -25,7 +25,7 @@ import (
 	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/controllers/signers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 )
 
@@ -194,10 +194,10 @@ func benchApprovalLatency(b *testing.B, name string, records bool, run *int) {
 			approved[name] = ch
 			mu.Unlock()
 			start := time.Now()
-			env.CreateCSR(b, testenv.CSR{Name: name, SignerName: policy.KubeletClientSignerName,
-				CommonName: policy.NodeUserPrefix + name, Orgs: []string{policy.NodesGroup},
+			env.CreateCSR(b, testenv.CSR{Name: name, SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
+				CommonName: csrstate.NodeUserPrefix + name, Orgs: []string{csrstate.NodesGroup},
 				Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}},
-				policy.NodeUserPrefix+name, policy.NodesGroup)
+				csrstate.NodeUserPrefix+name, csrstate.NodesGroup)
 			select {
 			case <-ch:
 			case <-time.After(30 * time.Second):

@@ -19,7 +19,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/internal/testenv"
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 )
@@ -125,14 +125,14 @@ func TestPKCS11SignerSignsWithTheKeyInTheHSM(t *testing.T) {
 
 	// A CSR name of its own for every run of the test (-count).
 	csrName := "hsm-client-" + keyLabel
-	env.CreateCSR(t, clientCSR(csrName, "worker-hsm"), policy.NodeUserPrefix+"worker-hsm", policy.NodesGroup)
+	env.CreateCSR(t, clientCSR(csrName, "worker-hsm"), csrstate.NodeUserPrefix+"worker-hsm", csrstate.NodesGroup)
 	env.ApproveCSR(t, csrName)
 	certs := waitIssued(t, csrName)
 	leaf := certs[0]
 	if err := leaf.CheckSignatureFrom(ca.Cert); err != nil {
 		t.Fatalf("the certificate is not signed by the CA in the token: %v", err)
 	}
-	if leaf.Subject.CommonName != policy.NodeUserPrefix+"worker-hsm" {
+	if leaf.Subject.CommonName != csrstate.NodeUserPrefix+"worker-hsm" {
 		t.Fatalf("subject %s", leaf.Subject)
 	}
 	roots, count := bundle(t, name)

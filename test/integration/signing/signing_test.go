@@ -20,7 +20,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/internal/testenv"
-	"github.com/nodetrust/nodetrust/pkg/policy"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 	"github.com/nodetrust/nodetrust/pkg/wire"
@@ -29,14 +29,14 @@ import (
 var servingUsages = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}
 
 func servingCSR(name, node string) testenv.CSR {
-	return testenv.CSR{Name: name, SignerName: policy.KubeletServingSignerName, CommonName: policy.NodeUserPrefix + node,
-		Orgs: []string{policy.NodesGroup}, DNSNames: []string{node + ".example.com"}, IPAddresses: []net.IP{net.ParseIP("10.30.0.1")},
+	return testenv.CSR{Name: name, SignerName: certificatesv1.KubeletServingSignerName, CommonName: csrstate.NodeUserPrefix + node,
+		Orgs: []string{csrstate.NodesGroup}, DNSNames: []string{node + ".example.com"}, IPAddresses: []net.IP{net.ParseIP("10.30.0.1")},
 		Usages: servingUsages}
 }
 
 func createServingCSR(t *testing.T, name, node string) {
 	t.Helper()
-	env.CreateCSR(t, servingCSR(name, node), policy.NodeUserPrefix+node, policy.NodesGroup)
+	env.CreateCSR(t, servingCSR(name, node), csrstate.NodeUserPrefix+node, csrstate.NodesGroup)
 }
 
 // waitFailed waits for the CSR's Failed condition and returns it.
@@ -91,11 +91,11 @@ func TestApprovedCSRThatBreaksTheSignerRulesFails(t *testing.T) {
 				s.Usages = append(s.Usages, certificatesv1.UsageClientAuth)
 				return s
 			}(),
-			requester: "system:node:worker-u", groups: []string{policy.NodesGroup}, message: "usages",
+			requester: "system:node:worker-u", groups: []string{csrstate.NodesGroup}, message: "usages",
 		},
 		"a serving request whose common name is another node's": {
 			spec:      func() testenv.CSR { s := servingCSR("other-cn", "worker-x"); return s }(),
-			requester: "system:node:worker-y", groups: []string{policy.NodesGroup}, message: "does not match the requester",
+			requester: "system:node:worker-y", groups: []string{csrstate.NodesGroup}, message: "does not match the requester",
 		},
 		"a serving request from a user who is not a node": {
 			spec:      servingCSR("not-a-node", "worker-n"),
@@ -107,7 +107,7 @@ func TestApprovedCSRThatBreaksTheSignerRulesFails(t *testing.T) {
 				s.DNSNames = []string{"kubernetes.default.svc"}
 				return s
 			}(),
-			requester: "system:node:worker-k", groups: []string{policy.NodesGroup}, message: "Kubernetes API server",
+			requester: "system:node:worker-k", groups: []string{csrstate.NodesGroup}, message: "Kubernetes API server",
 		},
 	}
 	for name, tc := range tests {
@@ -228,7 +228,7 @@ func TestSecretCARotationIsPickedUpLive(t *testing.T) {
 	if ncs.Status.CA.SHA256Fingerprint != signer.Fingerprint(oldCA.Cert) {
 		t.Fatalf("status.ca fingerprint %s, want the first CA's", ncs.Status.CA.SHA256Fingerprint)
 	}
-	env.CreateCSR(t, clientCSR("rotation-before", "worker-r"), "system:node:worker-r", policy.NodesGroup)
+	env.CreateCSR(t, clientCSR("rotation-before", "worker-r"), "system:node:worker-r", csrstate.NodesGroup)
 	env.ApproveCSR(t, "rotation-before")
 	before := waitIssued(t, "rotation-before")[0]
 	if err := before.CheckSignatureFrom(oldCA.Cert); err != nil {
@@ -254,7 +254,7 @@ func TestSecretCARotationIsPickedUpLive(t *testing.T) {
 	if count != 2 {
 		t.Fatalf("the bundle holds %d CAs during the rotation, want the new and the old", count)
 	}
-	env.CreateCSR(t, clientCSR("rotation-after", "worker-r"), "system:node:worker-r", policy.NodesGroup)
+	env.CreateCSR(t, clientCSR("rotation-after", "worker-r"), "system:node:worker-r", csrstate.NodesGroup)
 	env.ApproveCSR(t, "rotation-after")
 	after := waitIssued(t, "rotation-after")[0]
 	if err := after.CheckSignatureFrom(newCA.Cert); err != nil {
@@ -271,8 +271,8 @@ func TestSecretCARotationIsPickedUpLive(t *testing.T) {
 }
 
 func clientCSR(name, node string) testenv.CSR {
-	return testenv.CSR{Name: name, SignerName: policy.KubeletClientSignerName, CommonName: policy.NodeUserPrefix + node,
-		Orgs: []string{policy.NodesGroup}, Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}}
+	return testenv.CSR{Name: name, SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName, CommonName: csrstate.NodeUserPrefix + node,
+		Orgs: []string{csrstate.NodesGroup}, Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}}
 }
 
 func TestSignerStatusReportsWhatIsWrong(t *testing.T) {
