@@ -1,5 +1,6 @@
-// Command manager is the nodetrust controller manager. It wires the
-// controllers and the signer backends explicitly (no init() registration),
+// Command manager is the nodetrust controller manager. It parses flags,
+// chooses the signer backends the flags enable, and sets the control loops
+// up with controllers.Setup (no init() registration); it
 // serves /healthz and /readyz, serves metrics over HTTPS behind API-server
 // authentication and authorization, and elects a leader through the Lease
 // "nodetrust.io" when --leader-elect is set.

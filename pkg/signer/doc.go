@@ -3,7 +3,8 @@
 // request into a certificate template, and KeyPair, the signing core every
 // backend shares once it has a CA certificate and a crypto.Signer for its key.
 //
-// Backends live in subpackages (secret, files, pkcs11) and are wired
-// explicitly by cmd/manager; signertest is the conformance suite every
+// Backends live in subpackages (secret, files, pkcs11); controllers/signers
+// builds them from NodeCertificateSigner specs, and cmd/manager chooses
+// which of them a manager has, explicitly; signertest is the conformance suite every
 // backend runs. The package never imports controller-runtime.
 package signer
