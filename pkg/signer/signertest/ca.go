@@ -79,8 +79,14 @@ func NewKey(t testing.TB, kt KeyType) crypto.Signer {
 // hour ago for a year.
 func NewCA(t testing.TB, kt KeyType, name string) *CA {
 	t.Helper()
+	return NewCAAt(t, kt, name, time.Now())
+}
+
+// NewCAAt is NewCA with now as the present, for tests on a fake clock: the
+// CA is valid from an hour before now for a year.
+func NewCAAt(t testing.TB, kt KeyType, name string, now time.Time) *CA {
+	t.Helper()
 	key := NewKey(t, kt)
-	now := time.Now()
 	cert := issue(t, &x509.Certificate{
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"nodetrust test"}},
 		NotBefore:             now.Add(-time.Hour),
