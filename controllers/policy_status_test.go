@@ -198,3 +198,44 @@ func readPolicies(t *testing.T, file string) []*v1alpha1.NodeCertificatePolicy {
 		}
 	}
 }
+
+// TestPolicyOnNodeWritableLabelsIsNotReady: a kubelet writes its own Node,
+// so a nodeSelector on a label it may set would let it choose its policy.
+// Such a policy is not Ready until it opts in, through the real API server.
+func TestPolicyOnNodeWritableLabelsIsNotReady(t *testing.T) {
+	startManager(t)
+	ctx := context.Background()
+	p := &v1alpha1.NodeCertificatePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "self-selected"},
+		Spec: v1alpha1.NodeCertificatePolicySpec{
+			Selector:      v1alpha1.RequestSelector{NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pool": "gold"}}},
+			ClientRenewal: &v1alpha1.ClientRenewalRules{},
+		},
+	}
+	testenv.CreateAndWait(ctx, t, env.Client, cache, p)
+	waitReady := func(status metav1.ConditionStatus, reason string) {
+		t.Helper()
+		testenv.WaitFor(t, testenv.DefaultTimeout, "Ready="+string(status)+" "+reason, func(ctx context.Context) (bool, error) {
+			got := &v1alpha1.NodeCertificatePolicy{}
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
+				return false, err
+			}
+			c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+			return c != nil && c.Status == status && c.Reason == reason && c.ObservedGeneration == got.Generation, nil
+		})
+	}
+	waitReady(metav1.ConditionFalse, v1alpha1.ReasonNodeWritableSelector)
+
+	got := &v1alpha1.NodeCertificatePolicy{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
+		t.Fatal(err)
+	}
+	got.Spec.Selector.TrustNodeWritableLabels = true
+	if err := env.Client.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(metav1.ConditionTrue, v1alpha1.ReasonPolicyValid)
+	if err := env.Client.Delete(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+}

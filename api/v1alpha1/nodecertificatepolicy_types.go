@@ -147,8 +147,18 @@ type RequestSelector struct {
 	// NodeSelector, when set, requires the requesting Node to exist and carry
 	// matching labels. It applies to renewal and serving requests only: a
 	// policy with a nodeSelector cannot have clientBootstrap rules.
+	// Use labels a kubelet cannot set on its own Node (under
+	// node-restriction.kubernetes.io/): a policy whose nodeSelector reads any
+	// other label is not Ready, unless trustNodeWritableLabels is set.
 	// +optional
 	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
+
+	// TrustNodeWritableLabels lets nodeSelector read labels a kubelet may set
+	// on its own Node. Such a node can then choose the policy that governs
+	// it; set this only when every policy such a node could select is one
+	// you would let it have.
+	// +optional
+	TrustNodeWritableLabels bool `json:"trustNodeWritableLabels,omitempty"`
 }
 
 // ClientBootstrapRules govern client certificates requested with a bootstrap token.
@@ -299,6 +309,9 @@ const (
 	ReasonPolicyValid = "PolicyValid"
 	// ReasonInvalidPolicy says the policy could not be compiled and is ignored.
 	ReasonInvalidPolicy = "InvalidPolicy"
+	// ReasonNodeWritableSelector says the policy is ignored because its
+	// nodeSelector reads labels a kubelet may set on its own Node.
+	ReasonNodeWritableSelector = "NodeWritableSelector"
 )
 
 // NodeCertificatePolicyStatus is the observed state of a NodeCertificatePolicy.

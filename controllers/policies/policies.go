@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/controllers/internal/policystore"
 	"github.com/nodetrust/nodetrust/controllers/internal/writes"
+	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
 // Reconciler sets the Ready condition of policies.
@@ -59,6 +61,9 @@ func (r *Reconciler) readyCondition(p *v1alpha1.NodeCertificatePolicy) metav1.Co
 	if _, err := r.Policies.Compile(p); err != nil {
 		cond.Status = metav1.ConditionFalse
 		cond.Reason = v1alpha1.ReasonInvalidPolicy
+		if errors.Is(err, policy.ErrNodeWritableSelector) {
+			cond.Reason = v1alpha1.ReasonNodeWritableSelector
+		}
 		cond.Message = "the policy is ignored until fixed: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 	}
 	return cond

@@ -36,6 +36,8 @@ func TestReconcile(t *testing.T) {
 	valid := v1alpha1.NodeCertificatePolicySpec{ClientRenewal: &v1alpha1.ClientRenewalRules{}}
 	badPattern := v1alpha1.NodeCertificatePolicySpec{ClientRenewal: &v1alpha1.ClientRenewalRules{},
 		Selector: v1alpha1.RequestSelector{NodeNamePattern: "worker-("}}
+	nodeWritable := v1alpha1.NodeCertificatePolicySpec{ClientRenewal: &v1alpha1.ClientRenewalRules{},
+		Selector: v1alpha1.RequestSelector{NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pool": "a"}}}}
 	twoProblems := v1alpha1.NodeCertificatePolicySpec{Selector: v1alpha1.RequestSelector{NodeNamePattern: "worker-("}}
 	badPatternMessage := `the policy is ignored until fixed: selector.nodeNamePattern: "worker-(" is not a valid regular expression`
 	readyAt := func(generation int64) *metav1.Condition {
@@ -61,6 +63,14 @@ func TestReconcile(t *testing.T) {
 			policy:     policyAt(1, badPattern, nil),
 			wantWrites: []string{writeStatus},
 			wantReady:  metav1.Condition{Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonInvalidPolicy, Message: badPatternMessage, ObservedGeneration: 1},
+		},
+		"a policy selecting on labels a node may set on itself is not Ready, with its own reason": {
+			policy:     policyAt(1, nodeWritable, nil),
+			wantWrites: []string{writeStatus},
+			wantReady: metav1.Condition{Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonNodeWritableSelector, ObservedGeneration: 1,
+				Message: "the policy is ignored until fixed: selector.nodeSelector: the nodeSelector reads labels a kubelet may set on its own Node: pool; " +
+					"a node could pick its own policy. Select on labels under node-restriction.kubernetes.io/, which only administrators can set, " +
+					"or set selector.trustNodeWritableLabels to accept the risk"},
 		},
 		"every problem of an invalid policy is named, on one line": {
 			policy:     policyAt(1, twoProblems, nil),

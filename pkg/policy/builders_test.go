@@ -37,6 +37,8 @@ const (
 	bPoolA     = "system:bootstrappers:pool-a"
 	bPoolB     = "system:bootstrappers:pool-b"
 	bAuthGroup = "system:authenticated"
+	// bPoolLabel is a Node label only administrators can set.
+	bPoolLabel = "node-restriction.kubernetes.io/pool"
 )
 
 // bIP parses an IP address or fails the test.
@@ -263,7 +265,7 @@ func withNoAddresses() buildNodeOption {
 // InternalDNS <name>.internal.example.com, ExternalDNS <name>.example.com.
 func buildNode(name string, opts ...buildNodeOption) *corev1.Node {
 	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"pool": "a"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{bPoolLabel: "a"}},
 		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeHostName, Address: name},
 			{Type: corev1.NodeInternalIP, Address: "10.0.0.11"},

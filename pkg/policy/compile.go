@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -103,8 +105,28 @@ func (c *Compiled) compileSelector(s *v1alpha1.NodeCertificatePolicySpec, errs [
 		if s.ClientBootstrap != nil {
 			errs = append(errs, errors.New("selector.nodeSelector cannot match clientBootstrap requests, whose Node does not exist yet"))
 		}
+		if writable := nodeWritableKeys(s.Selector.NodeSelector); len(writable) > 0 && !s.Selector.TrustNodeWritableLabels {
+			errs = append(errs, fmt.Errorf("selector.nodeSelector: %w: %s; a node could pick its own policy. Select on labels under %s/, "+
+				"which only administrators can set, or set selector.trustNodeWritableLabels to accept the risk",
+				ErrNodeWritableSelector, strings.Join(writable, ", "), corev1.LabelNamespaceNodeRestriction))
+		}
 	}
 	return errs
+}
+
+// nodeWritableKeys returns the label keys sel reads that a kubelet may set
+// on its own Node, sorted and without repeats.
+func nodeWritableKeys(sel *metav1.LabelSelector) []string {
+	var keys []string
+	for k := range sel.MatchLabels {
+		keys = append(keys, k)
+	}
+	for _, r := range sel.MatchExpressions {
+		keys = append(keys, r.Key)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	return slices.DeleteFunc(keys, func(k string) bool { return !NodeWritableLabel(k) })
 }
 
 func compileBootstrap(b *v1alpha1.ClientBootstrapRules, errs []error) (*compiledBootstrap, []error) {

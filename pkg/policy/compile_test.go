@@ -64,7 +64,7 @@ func TestCompileValid(t *testing.T) {
 			policy: buildPolicy("full",
 				withSelectorGroups(csrstate.NodesGroup),
 				withNodeNamePattern("worker-[0-9]+|db-.*"),
-				withNodeSelector(map[string]string{"pool": "a"}),
+				withNodeSelector(map[string]string{bPoolLabel: "a"}),
 				withRenewalRules(RR{RequireNode: true}),
 				withServingRules(SR{
 					Action:          v1alpha1.ServingApprove,
@@ -215,12 +215,12 @@ func TestCompileInvalid(t *testing.T) {
 			policy: serving(SR{AllowedDNSNames: []string{""}}), wantErr: []string{"serving.allowedDNSNames"},
 		},
 		"a nodeSelector together with clientBootstrap rules": {
-			policy:  buildBootstrapPolicy("bad", BR{}, withNodeSelector(map[string]string{"pool": "a"})),
+			policy:  buildBootstrapPolicy("bad", BR{}, withNodeSelector(map[string]string{bPoolLabel: "a"})),
 			wantErr: []string{"selector.nodeSelector", "clientBootstrap"},
 		},
 		"a nodeSelector with an unknown operator": {
 			policy: renewalWith(withLabelSelector(&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-				{Key: "pool", Operator: "Near", Values: []string{"a"}}}})),
+				{Key: bPoolLabel, Operator: "Near", Values: []string{"a"}}}})),
 			wantErr: []string{"selector.nodeSelector"},
 		},
 		"a policy with no rules at all": {

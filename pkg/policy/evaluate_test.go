@@ -392,15 +392,15 @@ func TestEvaluate(t *testing.T) {
 			want: Decision{Result: NoOpinion, Reason: ReasonNoMatchingPolicy},
 		},
 		"a renewal by a Node whose labels match the nodeSelector is governed": {
-			csr: renew(), node: node, policies: []P{buildRenewalPolicy("pool-a", RR{}, withNodeSelector(map[string]string{"pool": "a"}))},
+			csr: renew(), node: node, policies: []P{buildRenewalPolicy("pool-a", RR{}, withNodeSelector(map[string]string{bPoolLabel: "a"}))},
 			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "pool-a"},
 		},
 		"a renewal by a Node whose labels do not match the nodeSelector has no matching policy": {
-			csr: renew(), node: node, policies: []P{buildRenewalPolicy("pool-b", RR{}, withNodeSelector(map[string]string{"pool": "b"}))},
+			csr: renew(), node: node, policies: []P{buildRenewalPolicy("pool-b", RR{}, withNodeSelector(map[string]string{bPoolLabel: "b"}))},
 			want: Decision{Result: NoOpinion, Reason: ReasonNoMatchingPolicy},
 		},
 		"a renewal whose Node is missing is not governed by a nodeSelector policy": {
-			csr: renew(), node: nil, policies: []P{buildRenewalPolicy("pool-a", RR{}, withNodeSelector(map[string]string{"pool": "a"}))},
+			csr: renew(), node: nil, policies: []P{buildRenewalPolicy("pool-a", RR{}, withNodeSelector(map[string]string{bPoolLabel: "a"}))},
 			want: Decision{Result: NoOpinion, Reason: ReasonNoMatchingPolicy},
 		},
 		"a renewal is selected by the system:nodes group": {
@@ -567,18 +567,18 @@ func TestEvaluate(t *testing.T) {
 			want: Decision{Result: NoOpinion, Reason: ReasonAwaitingNode, Message: "not reported its addresses"},
 		},
 		"a renewal by a relabelled Node outside the nodeSelector has no matching policy": {
-			csr: renew(), node: buildNode(bNodeName, withLabels(map[string]string{"pool": "b"})),
-			policies: []P{buildRenewalPolicy("renewal", RR{}, withNodeSelector(map[string]string{"pool": "a"}))},
+			csr: renew(), node: buildNode(bNodeName, withLabels(map[string]string{bPoolLabel: "b"})),
+			policies: []P{buildRenewalPolicy("renewal", RR{}, withNodeSelector(map[string]string{bPoolLabel: "a"}))},
 			want:     Decision{Result: NoOpinion, Reason: ReasonNoMatchingPolicy},
 		},
 		"a serving request from a Node outside the nodeSelector has no matching policy": {
-			csr: serve(), node: node, policies: []P{servingWith(SR{}, withNodeSelector(map[string]string{"pool": "b"}))},
+			csr: serve(), node: node, policies: []P{servingWith(SR{}, withNodeSelector(map[string]string{bPoolLabel: "b"}))},
 			want: Decision{Result: NoOpinion, Reason: ReasonNoMatchingPolicy},
 		},
 		"a serving request from a Node inside a set-based nodeSelector is governed": {
 			csr: serve(), node: node,
 			policies: []P{servingWith(SR{}, withLabelSelector(&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-				{Key: "pool", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "c"}}}}))},
+				{Key: bPoolLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "c"}}}}))},
 			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "serving"},
 		},
 		"a serving request is not governed by a client-only policy": {
