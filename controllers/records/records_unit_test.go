@@ -6,7 +6,6 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -15,20 +14,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/controllers/internal/fixtures"
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
-
-func csrOf(name, signerName, user string, groups []string, labels map[string]string, conds ...certificatesv1.RequestConditionType) *certificatesv1.CertificateSigningRequest {
-	c := &certificatesv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec:       certificatesv1.CertificateSigningRequestSpec{SignerName: signerName, Username: user, Groups: groups},
-	}
-	for _, t := range conds {
-		c.Status.Conditions = append(c.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{Type: t, Status: corev1.ConditionTrue})
-	}
-	return c
-}
 
 func TestRecordsYieldToCSRsInFlight(t *testing.T) {
 	scheme := runtime.NewScheme()
@@ -37,13 +26,13 @@ func TestRecordsYieldToCSRsInFlight(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	node := []string{csrstate.NodesGroup}
-	pending := csrOf("pending", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:a", node, nil)
-	awaiting := csrOf("awaiting", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved)
-	inReview := csrOf("review", certificatesv1.KubeletServingSignerName, "system:node:c", node, map[string]string{wire.LabelReview: wire.ReviewRequired})
-	issued := csrOf("issued", certificatesv1.KubeletServingSignerName, "system:node:d", node, nil, certificatesv1.CertificateApproved)
+	pending := fixtures.BareCSR("pending", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:a", node, nil)
+	awaiting := fixtures.BareCSR("awaiting", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved)
+	inReview := fixtures.BareCSR("review", certificatesv1.KubeletServingSignerName, "system:node:c", node, map[string]string{wire.LabelReview: wire.ReviewRequired})
+	issued := fixtures.BareCSR("issued", certificatesv1.KubeletServingSignerName, "system:node:d", node, nil, certificatesv1.CertificateApproved)
 	issued.Status.Certificate = []byte("x")
-	other := csrOf("other", "example.com/signer", "alice", nil, nil)
-	justIssued := csrOf("just-issued", certificatesv1.KubeletServingSignerName, "system:node:e", node, nil, certificatesv1.CertificateApproved)
+	other := fixtures.BareCSR("other", "example.com/signer", "alice", nil, nil)
+	justIssued := fixtures.BareCSR("just-issued", certificatesv1.KubeletServingSignerName, "system:node:e", node, nil, certificatesv1.CertificateApproved)
 	justIssued.Status.Certificate = []byte("x")
 	justIssued.Status.Conditions[0].LastUpdateTime = metav1.NewTime(now.Add(-300 * time.Millisecond))
 	longIssued := justIssued.DeepCopy()

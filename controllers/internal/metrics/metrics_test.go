@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	certificatesv1 "k8s.io/api/certificates/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -18,21 +17,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/controllers/internal/fixtures"
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
-
-func metricsCSR(name, signerName, user string, groups []string, labels map[string]string, conds ...certificatesv1.RequestConditionType) *certificatesv1.CertificateSigningRequest {
-	c := &certificatesv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec:       certificatesv1.CertificateSigningRequestSpec{SignerName: signerName, Username: user, Groups: groups},
-	}
-	for _, t := range conds {
-		c.Status.Conditions = append(c.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{Type: t, Status: corev1.ConditionTrue})
-	}
-	return c
-}
 
 func metricsRecord(name, node string, kind v1alpha1.CertificateKind, notBefore, notAfter time.Time) *v1alpha1.NodeCertificate {
 	return &v1alpha1.NodeCertificate{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.NodeCertificateSpec{
@@ -51,12 +40,12 @@ func TestStateCollector(t *testing.T) {
 	node := []string{csrstate.NodesGroup}
 	ready := []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "x", LastTransitionTime: metav1.Now()}}
 	objects := []client.Object{
-		metricsCSR("review", certificatesv1.KubeletServingSignerName, "system:node:a", node, map[string]string{wire.LabelReview: wire.ReviewRequired}),
-		metricsCSR("renewal", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:a", node, nil),
-		metricsCSR("bootstrap", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:bootstrap:abcdef", []string{csrstate.BootstrappersGroup}, nil),
-		metricsCSR("approved", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved),
-		metricsCSR("denied", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateDenied),
-		metricsCSR("not-kubelet", "example.com/other", "alice", nil, nil),
+		fixtures.BareCSR("review", certificatesv1.KubeletServingSignerName, "system:node:a", node, map[string]string{wire.LabelReview: wire.ReviewRequired}),
+		fixtures.BareCSR("renewal", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:a", node, nil),
+		fixtures.BareCSR("bootstrap", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:bootstrap:abcdef", []string{csrstate.BootstrappersGroup}, nil),
+		fixtures.BareCSR("approved", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved),
+		fixtures.BareCSR("denied", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateDenied),
+		fixtures.BareCSR("not-kubelet", "example.com/other", "alice", nil, nil),
 		metricsRecord("old", "a", v1alpha1.CertificateServing, now.Add(-48*time.Hour), now.Add(time.Hour)),
 		metricsRecord("new", "a", v1alpha1.CertificateServing, now.Add(-time.Hour), now.Add(30*24*time.Hour)),
 		metricsRecord("expired", "b", v1alpha1.CertificateClient, now.Add(-48*time.Hour), now.Add(-time.Hour)),
