@@ -105,5 +105,6 @@ func (e errorReader) Get(context.Context, client.ObjectKey, client.Object, ...cl
 	return e.err
 }
 
-func (e errorReader) List(context.Context, client.ObjectList, ...client.ListOption) error { return e.err }
-
+func (e errorReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return e.err
+}
