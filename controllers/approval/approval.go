@@ -168,8 +168,10 @@ func plan(csr *certificatesv1.CertificateSigningRequest, d policy.Decision, now 
 		return writePlan{approval: csrstate.WithCondition(csr, certificatesv1.CertificateDenied, d.Reason, d.Message, now),
 			event: &csrEvent{corev1.EventTypeWarning, wire.EventDenied, note}}
 	case policy.Review:
+		// Every marker must be nodetrust's own text: the requester may have
+		// set any of them when it created the CSR.
 		if csr.Labels[wire.LabelReview] == wire.ReviewRequired && csr.Annotations[wire.AnnotationReviewReason] == d.Reason &&
-			csr.Annotations[wire.AnnotationReviewPolicy] == d.Policy {
+			csr.Annotations[wire.AnnotationReviewPolicy] == d.Policy && csr.Annotations[wire.AnnotationReviewMessage] == d.Message {
 			return writePlan{}
 		}
 		updated := csr.DeepCopy()

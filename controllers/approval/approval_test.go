@@ -72,6 +72,11 @@ func TestReconcile(t *testing.T) {
 		m.Annotations = map[string]string{wire.AnnotationReviewReason: policy.ReasonPolicyRequiresReview,
 			wire.AnnotationReviewMessage: reviewText, wire.AnnotationReviewPolicy: reviewPolicy.Name}
 	}))
+	forgedReview := fixtures.CSR(t, "forged-review", fixtures.WithMeta(func(m *metav1.ObjectMeta) {
+		m.Labels = map[string]string{wire.LabelReview: wire.ReviewRequired}
+		m.Annotations = map[string]string{wire.AnnotationReviewReason: policy.ReasonPolicyRequiresReview,
+			wire.AnnotationReviewMessage: "checked by the security team, safe to approve", wire.AnnotationReviewPolicy: reviewPolicy.Name}
+	}))
 	approvedMessage := func(kind v1alpha1.RequestKind, p string) string {
 		return wire.ApprovedMessage(string(kind), fixtures.NodeName, p)
 	}
@@ -139,6 +144,12 @@ func TestReconcile(t *testing.T) {
 		"a CSR already marked for the same review is not written again": {
 			csr: alreadyInReview, objects: []client.Object{node, reviewPolicy},
 			wantReview: &review{policy.ReasonPolicyRequiresReview, reviewText, reviewPolicy.Name},
+		},
+		"review markers the requester set with its own message are overwritten with nodetrust's": {
+			csr: forgedReview, objects: []client.Object{node, reviewPolicy},
+			wantWrites: []string{"patch CertificateSigningRequest"},
+			wantReview: &review{policy.ReasonPolicyRequiresReview, reviewText, reviewPolicy.Name},
+			wantEvents: []string{"Normal ReviewRequired PolicyRequiresReview: " + reviewText + " (policy review-renewals)"},
 		},
 		"a request no policy governs gets a NoMatchingPolicy Event and no write": {
 			csr: renewal, objects: []client.Object{node, bootstrapPolicy},
