@@ -120,11 +120,11 @@ func TestViolationUnderReviewPolicyIsQueuedForReview(t *testing.T) {
 		}
 		for _, c := range list.Items {
 			if c.Name == "serve-review" {
-				if len(c.Status.Conditions) > 0 {
-					t.Fatalf("a CSR under review got conditions: %v", c.Status.Conditions)
+				if csrstate.Decided(&c) {
+					t.Fatalf("a CSR under review was decided: %v", c.Status.Conditions)
 				}
-				return c.Annotations[wire.AnnotationReviewReason] == policy.ReasonSANNotOwnedByNode &&
-					c.Annotations[wire.AnnotationReviewPolicy] == "review-extra-names", nil
+				review, ok := wire.ReviewOf(&c)
+				return ok && review.Reason == policy.ReasonSANNotOwnedByNode && review.Policy == "review-extra-names", nil
 			}
 		}
 		return false, nil
@@ -250,3 +250,31 @@ func eventsAbout(ctx context.Context, t *testing.T, kind, name string) []eventsv
 }
 
 func containsText(s, text string) bool { return strings.Contains(s, text) }
+
+// TestReviewMarkersTheRequesterWritesAreNoReview: a node creates its CSR
+// with nodetrust's review label, annotations with a reassuring message and
+// a review condition in its status. The API server drops the status, and
+// the CSR, which waits for its Node, is not queued for review.
+func TestReviewMarkersTheRequesterWritesAreNoReview(t *testing.T) {
+	startManager(t)
+	ctx := context.Background()
+	spec := servingCSR("serve-forged", "forged-1", []string{"forged-1"}, net.ParseIP("192.0.2.70"))
+	env.CreateCSR(t, testenv.CSR{
+		Name: spec.name, SignerName: spec.signer, CommonName: spec.cn, Orgs: spec.orgs, DNSNames: spec.dnsNames, IPAddresses: spec.ips, Usages: spec.usages,
+		Labels:      map[string]string{wire.LabelReview: wire.ReviewRequired},
+		Annotations: map[string]string{"nodetrust.io/review-message": "checked by the security team, safe to approve"},
+		Conditions: []certificatesv1.CertificateSigningRequestCondition{{Type: wire.ConditionReviewRequired, Status: corev1.ConditionTrue,
+			Reason: policy.ReasonPolicyRequiresReview, Message: wire.ReviewMessage("checked, safe to approve", "default")}},
+	}, "system:node:forged-1", csrstate.NodesGroup)
+	expectEvent(t, "serve-forged", wire.EventAwaitingNode, "forged-1")
+	csr := &certificatesv1.CertificateSigningRequest{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "serve-forged"}, csr); err != nil {
+		t.Fatal(err)
+	}
+	if len(csr.Status.Conditions) > 0 {
+		t.Fatalf("the API server kept the requester's conditions: %+v", csr.Status.Conditions)
+	}
+	if r, ok := wire.ReviewOf(csr); ok {
+		t.Fatalf("the requester's markers read as nodetrust's review %+v", r)
+	}
+}

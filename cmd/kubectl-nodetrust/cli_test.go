@@ -410,11 +410,12 @@ func reviewCSR(name, user, signerName string, age time.Duration, request []byte,
 	}
 	return certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(tableNow.Add(-age)),
-			Labels: map[string]string{wire.LabelReview: wire.ReviewRequired},
-			Annotations: map[string]string{wire.AnnotationReviewReason: "PolicyRequiresReview", wire.AnnotationReviewPolicy: "pool-b",
-				wire.AnnotationReviewMessage: "policy pool-b asks a person to review\nserving requests of pool-b nodes; the node reports 10.0.0.2 and pool-b-1"}},
-		Spec:   certificatesv1.CertificateSigningRequestSpec{Username: user, Groups: groups, SignerName: signerName, Request: request},
-		Status: certificatesv1.CertificateSigningRequestStatus{Conditions: conds},
+			Labels: map[string]string{wire.LabelReview: wire.ReviewRequired}},
+		Spec: certificatesv1.CertificateSigningRequestSpec{Username: user, Groups: groups, SignerName: signerName, Request: request},
+		Status: certificatesv1.CertificateSigningRequestStatus{Conditions: append([]certificatesv1.CertificateSigningRequestCondition{{
+			Type: wire.ConditionReviewRequired, Status: corev1.ConditionTrue, Reason: "PolicyRequiresReview",
+			Message: wire.ReviewMessage("policy pool-b asks a person to review\nserving requests of pool-b nodes; the node reports 10.0.0.2 and pool-b-1", "pool-b"),
+		}}, conds...)},
 	}
 }
 
@@ -427,7 +428,8 @@ func TestReviewTable(t *testing.T) {
 		reviewCSR("csr-odd", "alice", "example.com/other", time.Hour, []byte("garbage")),
 		reviewCSR("csr-done", "system:node:pool-b-3", certificatesv1.KubeletServingSignerName, time.Hour, nil, approved),
 	}
-	csrs[2].Annotations = nil
+	// csr-odd carries the label only, as a requester can set it: no review.
+	csrs[2].Status.Conditions = nil
 	list := pendingReviews(csrs)
 	var buf bytes.Buffer
 	if err := printReviewTable(&buf, list, tableNow); err != nil {
@@ -438,7 +440,6 @@ func TestReviewTable(t *testing.T) {
 	want := [][]string{
 		{"NAME", "NODE/REQUESTER", "KIND", "AGE", "REASON", "POLICY", "MESSAGE"},
 		{"csr-boot", "pool-b-2 (system:bootstrap:abcdef)", "Client", "120m", "PolicyRequiresReview", "pool-b", msg},
-		{"csr-odd", "alice", "example.com/other", "60m", "-", "-", "-"},
 		{"csr-new", "pool-b-1", "Serving", "3m", "PolicyRequiresReview", "pool-b", msg},
 	}
 	if len(lines) != len(want) {
@@ -452,7 +453,7 @@ func TestReviewTable(t *testing.T) {
 	if n := len([]rune(msg)); n != messageWidth {
 		t.Errorf("the truncated message has %d runes, want %d", n, messageWidth)
 	}
-	if got := list.Items[2].Message; !strings.Contains(got, "\nserving requests") || !strings.HasSuffix(got, "pool-b-1") {
+	if got := list.Items[1].Message; !strings.Contains(got, "\nserving requests") || !strings.HasSuffix(got, "pool-b-1") {
 		t.Errorf("the listed message is not complete: %q", got)
 	}
 

@@ -19,6 +19,7 @@ import (
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/audit"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
@@ -377,7 +378,8 @@ func TestReview(t *testing.T) {
 	})
 }
 
-// markForReview labels and annotates a CSR as the approval controller does.
+// markForReview queues a CSR for review as the approval controller does:
+// its review condition through /status, then the label.
 func markForReview(t *testing.T, name, reason, policyName, message string) {
 	t.Helper()
 	ctx := context.Background()
@@ -385,11 +387,12 @@ func markForReview(t *testing.T, name, reason, policyName, message string) {
 	if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, csr); err != nil {
 		t.Fatal(err)
 	}
+	csr = csrstate.WithConditionSet(csr, wire.ConditionReviewRequired, reason, wire.ReviewMessage(message, policyName), time.Now())
+	if err := env.Client.Status().Update(ctx, csr); err != nil {
+		t.Fatalf("queueing CSR %s for review: %v", name, err)
+	}
 	patch := client.MergeFrom(csr.DeepCopy())
 	metav1.SetMetaDataLabel(&csr.ObjectMeta, wire.LabelReview, wire.ReviewRequired)
-	metav1.SetMetaDataAnnotation(&csr.ObjectMeta, wire.AnnotationReviewReason, reason)
-	metav1.SetMetaDataAnnotation(&csr.ObjectMeta, wire.AnnotationReviewPolicy, policyName)
-	metav1.SetMetaDataAnnotation(&csr.ObjectMeta, wire.AnnotationReviewMessage, message)
 	if err := env.Client.Patch(ctx, csr, patch); err != nil {
 		t.Fatalf("labelling CSR %s: %v", name, err)
 	}

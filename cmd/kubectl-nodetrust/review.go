@@ -25,9 +25,11 @@ const messageWidth = 60
 var reviewCommand = command{
 	name:    "review",
 	summary: "List the certificate requests waiting for manual review",
-	help: `Lists the CSRs that nodetrust left for a person to decide (label
-nodetrust.io/review=required) and that are still pending: CSRs approved, denied
-or failed since, or already issued, keep the label but are not listed. The table
+	help: `Lists the CSRs that nodetrust left for a person to decide and that are still
+pending: those carrying nodetrust's nodetrust.io/ReviewRequired condition, which
+only nodetrust writes (the label nodetrust.io/review=required selects them, but a
+requester can set a label itself, so a label alone is not listed). CSRs approved,
+denied or failed since, or already issued, are not listed. The table
 truncates the message; -o json and -o yaml print it in full. docs/review.md says
 how to check and decide a request.
 
@@ -58,7 +60,7 @@ type reviewItem struct {
 	Kind string `json:"kind"`
 	// Created is the CSR's creation time.
 	Created time.Time `json:"created"`
-	// Reason, Policy and Message are the review annotations.
+	// Reason, Policy and Message are from nodetrust's review condition.
 	Reason  string `json:"reason"`
 	Policy  string `json:"policy"`
 	Message string `json:"message"`
@@ -101,8 +103,9 @@ func pendingReviews(csrs []certificatesv1.CertificateSigningRequest) reviewList 
 	list := reviewList{Items: []reviewItem{}}
 	for i := range csrs {
 		csr := &csrs[i]
-		if csrstate.Decided(csr) {
-			continue
+		review, ok := wire.ReviewOf(csr)
+		if !ok {
+			continue // decided, or labelled by someone other than nodetrust
 		}
 		list.Items = append(list.Items, reviewItem{
 			Name:       csr.Name,
@@ -111,9 +114,9 @@ func pendingReviews(csrs []certificatesv1.CertificateSigningRequest) reviewList 
 			SignerName: csr.Spec.SignerName,
 			Kind:       kindOf(csr.Spec.SignerName),
 			Created:    csr.CreationTimestamp.Time,
-			Reason:     csr.Annotations[wire.AnnotationReviewReason],
-			Policy:     csr.Annotations[wire.AnnotationReviewPolicy],
-			Message:    csr.Annotations[wire.AnnotationReviewMessage],
+			Reason:     review.Reason,
+			Policy:     review.Policy,
+			Message:    review.Message,
 		})
 	}
 	slices.SortFunc(list.Items, func(a, b reviewItem) int {

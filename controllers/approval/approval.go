@@ -59,6 +59,7 @@ type Reconciler struct {
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests/approval,verbs=update
+// +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests/status,verbs=update
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=signers,verbs=approve,resourceNames=kubernetes.io/kube-apiserver-client-kubelet;kubernetes.io/kubelet-serving
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch,namespace=kube-system
@@ -144,8 +145,10 @@ func pendingCSR(c *certificatesv1.CertificateSigningRequest) policy.PendingCSR {
 type writePlan struct {
 	// approval is the CSR to write through /approval, with the new condition.
 	approval *certificatesv1.CertificateSigningRequest
-	// review is the CSR to patch with the review label and annotations.
+	// review is the CSR to write through /status, with the review condition.
 	review *certificatesv1.CertificateSigningRequest
+	// reviewLabel says the review label must be added.
+	reviewLabel bool
 	// event is the Event to emit once the write succeeded; nil for none.
 	event *csrEvent
 }
@@ -155,7 +158,7 @@ type csrEvent struct {
 }
 
 // writes reports whether the plan writes the decision.
-func (p writePlan) writes() bool { return p.approval != nil || p.review != nil }
+func (p writePlan) writes() bool { return p.approval != nil || p.review != nil || p.reviewLabel }
 
 // plan is the write and Event decision d calls for on csr, at now.
 func plan(csr *certificatesv1.CertificateSigningRequest, d policy.Decision, now time.Time) writePlan {
@@ -168,18 +171,16 @@ func plan(csr *certificatesv1.CertificateSigningRequest, d policy.Decision, now 
 		return writePlan{approval: csrstate.WithCondition(csr, certificatesv1.CertificateDenied, d.Reason, d.Message, now),
 			event: &csrEvent{corev1.EventTypeWarning, wire.EventDenied, note}}
 	case policy.Review:
-		// Every marker must be nodetrust's own text: the requester may have
-		// set any of them when it created the CSR.
-		if csr.Labels[wire.LabelReview] == wire.ReviewRequired && csr.Annotations[wire.AnnotationReviewReason] == d.Reason &&
-			csr.Annotations[wire.AnnotationReviewPolicy] == d.Policy && csr.Annotations[wire.AnnotationReviewMessage] == d.Message {
-			return writePlan{}
+		// The condition is the mark, written through /status where no
+		// requester can write; the label only lets kubectl select.
+		message := wire.ReviewMessage(d.Message, d.Policy)
+		var p writePlan
+		if c, ok := csrstate.Condition(csr, wire.ConditionReviewRequired); !ok || c.Reason != d.Reason || c.Message != message {
+			p.review = csrstate.WithConditionSet(csr, wire.ConditionReviewRequired, d.Reason, message, now)
+			p.event = &csrEvent{corev1.EventTypeNormal, wire.EventReviewRequired, note}
 		}
-		updated := csr.DeepCopy()
-		metav1.SetMetaDataLabel(&updated.ObjectMeta, wire.LabelReview, wire.ReviewRequired)
-		metav1.SetMetaDataAnnotation(&updated.ObjectMeta, wire.AnnotationReviewReason, d.Reason)
-		metav1.SetMetaDataAnnotation(&updated.ObjectMeta, wire.AnnotationReviewMessage, d.Message)
-		metav1.SetMetaDataAnnotation(&updated.ObjectMeta, wire.AnnotationReviewPolicy, d.Policy)
-		return writePlan{review: updated, event: &csrEvent{corev1.EventTypeNormal, wire.EventReviewRequired, note}}
+		p.reviewLabel = csr.Labels[wire.LabelReview] != wire.ReviewRequired
+		return p
 	}
 	switch d.Reason {
 	case policy.ReasonNoMatchingPolicy:
@@ -192,16 +193,24 @@ func plan(csr *certificatesv1.CertificateSigningRequest, d policy.Decision, now 
 	return writePlan{}
 }
 
-// write makes the plan's write. The cached resourceVersion travels with it:
-// a stale cache gets a conflict, never a blind write.
+// write makes the plan's writes. The cached resourceVersion travels with
+// conditions: a stale cache gets a conflict, never a blind write. The
+// review label is a merge patch of that label alone.
 func (r *Reconciler) write(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, p writePlan) (reconcile.Result, error) {
-	switch {
-	case p.approval != nil:
+	if p.approval != nil {
 		return writes.Result(r.Client.SubResource("approval").Update(ctx, p.approval, writes.FieldOwner(wire.ApproverFieldManager)),
 			"the decision")
-	case p.review != nil:
-		return writes.Result(r.Client.Patch(ctx, p.review, client.MergeFromWithOptions(csr, client.MergeFromWithOptimisticLock{}),
-			client.FieldOwner(wire.ApproverFieldManager)), "the review marker")
+	}
+	if p.review != nil {
+		res, err := writes.Result(r.Client.Status().Update(ctx, p.review, writes.FieldOwner(wire.ApproverFieldManager)), "the review condition")
+		if err != nil || !res.IsZero() {
+			return res, err
+		}
+	}
+	if p.reviewLabel {
+		labelled := csr.DeepCopy()
+		metav1.SetMetaDataLabel(&labelled.ObjectMeta, wire.LabelReview, wire.ReviewRequired)
+		return writes.Result(r.Client.Patch(ctx, labelled, client.MergeFrom(csr), client.FieldOwner(wire.ApproverFieldManager)), "the review label")
 	}
 	return reconcile.Result{}, nil
 }

@@ -3,6 +3,7 @@ package approval
 import (
 	"context"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,8 +25,9 @@ import (
 
 // The writes the approval loop makes.
 const (
-	writeDecision = "update CertificateSigningRequest/approval"
-	writeReview   = "patch CertificateSigningRequest"
+	writeDecision        = "update CertificateSigningRequest/approval"
+	writeReviewCondition = "update CertificateSigningRequest/status"
+	writeReviewLabel     = "patch CertificateSigningRequest"
 )
 
 // failingResolver answers every lookup with a server failure, which is not
@@ -69,13 +71,12 @@ func TestReconcile(t *testing.T) {
 	reviewText := "policy review-renewals asks a human to review ClientRenewal requests"
 	alreadyInReview := fixtures.CSR(t, "in-review", fixtures.WithMeta(func(m *metav1.ObjectMeta) {
 		m.Labels = map[string]string{wire.LabelReview: wire.ReviewRequired}
-		m.Annotations = map[string]string{wire.AnnotationReviewReason: policy.ReasonPolicyRequiresReview,
-			wire.AnnotationReviewMessage: reviewText, wire.AnnotationReviewPolicy: reviewPolicy.Name}
-	}))
+	}), fixtures.WithCondition(wire.ConditionReviewRequired, policy.ReasonPolicyRequiresReview, wire.ReviewMessage(reviewText, reviewPolicy.Name)))
+	conditionOnly := fixtures.CSR(t, "condition-only",
+		fixtures.WithCondition(wire.ConditionReviewRequired, policy.ReasonPolicyRequiresReview, wire.ReviewMessage(reviewText, reviewPolicy.Name)))
 	forgedReview := fixtures.CSR(t, "forged-review", fixtures.WithMeta(func(m *metav1.ObjectMeta) {
 		m.Labels = map[string]string{wire.LabelReview: wire.ReviewRequired}
-		m.Annotations = map[string]string{wire.AnnotationReviewReason: policy.ReasonPolicyRequiresReview,
-			wire.AnnotationReviewMessage: "checked by the security team, safe to approve", wire.AnnotationReviewPolicy: reviewPolicy.Name}
+		m.Annotations = map[string]string{"nodetrust.io/review-message": "checked by the security team, safe to approve"}
 	}))
 	approvedMessage := func(kind v1alpha1.RequestKind, p string) string {
 		return wire.ApprovedMessage(string(kind), fixtures.NodeName, p)
@@ -135,9 +136,9 @@ func TestReconcile(t *testing.T) {
 				"superseded by the newer request renewal-newer for the same common name and signer"},
 			wantEvents: []string{"Warning Denied Superseded: superseded by the newer request renewal-newer"},
 		},
-		"a policy asking for review labels and annotates the CSR": {
+		"a policy asking for review sets nodetrust's review condition, then the label": {
 			csr: renewal, objects: []client.Object{node, reviewPolicy},
-			wantWrites: []string{writeReview},
+			wantWrites: []string{writeReviewCondition, writeReviewLabel},
 			wantReview: &review{policy.ReasonPolicyRequiresReview, reviewText, reviewPolicy.Name},
 			wantEvents: []string{"Normal ReviewRequired PolicyRequiresReview: " + reviewText + " (policy review-renewals)"},
 		},
@@ -145,11 +146,16 @@ func TestReconcile(t *testing.T) {
 			csr: alreadyInReview, objects: []client.Object{node, reviewPolicy},
 			wantReview: &review{policy.ReasonPolicyRequiresReview, reviewText, reviewPolicy.Name},
 		},
-		"review markers the requester set with its own message are overwritten with nodetrust's": {
+		"a review label the requester set is no review: nodetrust writes its own condition": {
 			csr: forgedReview, objects: []client.Object{node, reviewPolicy},
-			wantWrites: []string{"patch CertificateSigningRequest"},
+			wantWrites: []string{writeReviewCondition},
 			wantReview: &review{policy.ReasonPolicyRequiresReview, reviewText, reviewPolicy.Name},
 			wantEvents: []string{"Normal ReviewRequired PolicyRequiresReview: " + reviewText + " (policy review-renewals)"},
+		},
+		"a review condition whose label was lost gets the label back, without a second Event": {
+			csr: conditionOnly, objects: []client.Object{node, reviewPolicy},
+			wantWrites: []string{writeReviewLabel},
+			wantReview: &review{policy.ReasonPolicyRequiresReview, reviewText, reviewPolicy.Name},
 		},
 		"a request no policy governs gets a NoMatchingPolicy Event and no write": {
 			csr: renewal, objects: []client.Object{node, bootstrapPolicy},
@@ -172,9 +178,9 @@ func TestReconcile(t *testing.T) {
 		},
 		"a conflict on the review marker requeues without an Event": {
 			csr: renewal, objects: []client.Object{node, reviewPolicy},
-			fail:       map[string]error{writeReview: fixtures.ErrConflict},
+			fail:       map[string]error{writeReviewCondition: fixtures.ErrConflict},
 			want:       reconcile.Result{RequeueAfter: writes.ConflictRetryDelay},
-			wantWrites: []string{writeReview},
+			wantWrites: []string{writeReviewCondition},
 		},
 		"a failed write returns the error without an Event": {
 			csr: renewal, objects: []client.Object{node, renewalPolicy},
@@ -233,7 +239,7 @@ func TestReviewIsWrittenOnce(t *testing.T) {
 		res, err := r.Reconcile(context.Background(), req)
 		fixtures.CheckResult(t, res, err, reconcile.Result{}, fixtures.NoError)
 	}
-	fixtures.CheckWrites(t, w, writeReview)
+	fixtures.CheckWrites(t, w, writeReviewCondition, writeReviewLabel)
 	fixtures.CheckEvents(t, rec, "Normal ReviewRequired PolicyRequiresReview")
 }
 
@@ -264,9 +270,11 @@ func getCSR(t *testing.T, c client.Reader, name string) *certificatesv1.Certific
 }
 
 // checkCondition checks that got has before's conditions plus want, added
-// at the fake clock's time, or exactly before's when want is nil.
+// at the fake clock's time, or exactly before's when want is nil. The review
+// condition is checkReview's.
 func checkCondition(t *testing.T, before, got *certificatesv1.CertificateSigningRequest, want *condition) {
 	t.Helper()
+	before, got = withoutReview(before), withoutReview(got)
 	added := len(got.Status.Conditions) - len(before.Status.Conditions)
 	switch {
 	case want == nil && added != 0:
@@ -282,19 +290,27 @@ func checkCondition(t *testing.T, before, got *certificatesv1.CertificateSigning
 	}
 }
 
-// checkReview checks the review label and annotations of got, or that it
-// has none when want is nil.
+// withoutReview is csr without nodetrust's review condition.
+func withoutReview(csr *certificatesv1.CertificateSigningRequest) *certificatesv1.CertificateSigningRequest {
+	out := csr.DeepCopy()
+	out.Status.Conditions = slices.DeleteFunc(out.Status.Conditions, func(c certificatesv1.CertificateSigningRequestCondition) bool {
+		return c.Type == wire.ConditionReviewRequired
+	})
+	return out
+}
+
+// checkReview checks nodetrust's review condition and label on got, or that
+// it has neither when want is nil.
 func checkReview(t *testing.T, got *certificatesv1.CertificateSigningRequest, want *review) {
 	t.Helper()
+	r, inReview := wire.ReviewOf(got)
 	if want == nil {
-		if len(got.Labels) > 0 || len(got.Annotations) > 0 {
-			t.Errorf("labels %v, annotations %v; want none", got.Labels, got.Annotations)
+		if len(got.Labels) > 0 || inReview {
+			t.Errorf("labels %v, review %+v; want none", got.Labels, r)
 		}
 		return
 	}
-	a := got.Annotations
-	if got.Labels[wire.LabelReview] != wire.ReviewRequired || a[wire.AnnotationReviewReason] != want.reason ||
-		a[wire.AnnotationReviewMessage] != want.message || a[wire.AnnotationReviewPolicy] != want.policy {
-		t.Errorf("labels %v, annotations %v; want review %+v", got.Labels, a, *want)
+	if got.Labels[wire.LabelReview] != wire.ReviewRequired || !inReview || r != (wire.Review{Reason: want.reason, Message: want.message, Policy: want.policy}) {
+		t.Errorf("labels %v, review %+v, %v; want review %+v", got.Labels, r, inReview, *want)
 	}
 }

@@ -173,7 +173,7 @@ func lastActivityOf(csrs []certificatesv1.CertificateSigningRequest, now time.Ti
 		if !csrstate.IsKubeletSigner(c.Spec.SignerName) {
 			continue
 		}
-		if csrstate.AwaitsSigning(c) || (!csrstate.Decided(c) && c.Labels[wire.LabelReview] != wire.ReviewRequired) {
+		if _, inReview := wire.ReviewOf(c); csrstate.AwaitsSigning(c) || (!csrstate.Decided(c) && !inReview) {
 			return now
 		}
 		if t := c.CreationTimestamp.Time; t.After(last) {

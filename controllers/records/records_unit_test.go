@@ -28,7 +28,7 @@ func TestRecordsYieldToCSRsInFlight(t *testing.T) {
 	node := []string{csrstate.NodesGroup}
 	pending := fixtures.BareCSR("pending", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:a", node, nil)
 	awaiting := fixtures.BareCSR("awaiting", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved)
-	inReview := fixtures.BareCSR("review", certificatesv1.KubeletServingSignerName, "system:node:c", node, map[string]string{wire.LabelReview: wire.ReviewRequired})
+	inReview := fixtures.BareCSR("review", certificatesv1.KubeletServingSignerName, "system:node:c", node, nil, wire.ConditionReviewRequired)
 	issued := fixtures.BareCSR("issued", certificatesv1.KubeletServingSignerName, "system:node:d", node, nil, certificatesv1.CertificateApproved)
 	issued.Status.Certificate = []byte("x")
 	other := fixtures.BareCSR("other", "example.com/signer", "alice", nil, nil)

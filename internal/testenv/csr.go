@@ -29,6 +29,12 @@ type CSR struct {
 	Usages      []certificatesv1.KeyUsage
 	// ExpirationSeconds is spec.expirationSeconds; 0 leaves it unset.
 	ExpirationSeconds int32
+	// Labels and Annotations are what the requester writes on its CSR.
+	Labels      map[string]string
+	Annotations map[string]string
+	// Conditions are the status conditions the requester tries to create
+	// the CSR with (the API server drops them).
+	Conditions []certificatesv1.CertificateSigningRequestCondition
 }
 
 // CreateCSR creates spec with a fresh ECDSA P-256 key, impersonating
@@ -49,7 +55,8 @@ func (e *Env) CreateCSR(t testing.TB, spec CSR, username string, groups ...strin
 		t.Fatal(err)
 	}
 	csr := &certificatesv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: spec.Name},
+		ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Labels: spec.Labels, Annotations: spec.Annotations},
+		Status:     certificatesv1.CertificateSigningRequestStatus{Conditions: spec.Conditions},
 		Spec: certificatesv1.CertificateSigningRequestSpec{
 			Request:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
 			SignerName: spec.SignerName,

@@ -152,3 +152,26 @@ func NodeOf(csr *certificatesv1.CertificateSigningRequest) string {
 	}
 	return strings.TrimPrefix(csr.Spec.Username, NodeUserPrefix)
 }
+
+// WithConditionSet returns a copy of csr whose condition of type t is set,
+// status True, to reason and message at now: replaced where csr has one,
+// appended otherwise. It is for condition types other than Approved,
+// Denied and Failed, which the API server never lets change.
+func WithConditionSet(csr *certificatesv1.CertificateSigningRequest, t certificatesv1.RequestConditionType, reason, message string,
+	now time.Time) *certificatesv1.CertificateSigningRequest {
+	updated := csr.DeepCopy()
+	ts := metav1.NewTime(now)
+	for i := range updated.Status.Conditions {
+		if c := &updated.Status.Conditions[i]; c.Type == t {
+			if c.Status != corev1.ConditionTrue {
+				c.LastTransitionTime = ts
+			}
+			c.Status, c.Reason, c.Message, c.LastUpdateTime = corev1.ConditionTrue, reason, message, ts
+			return updated
+		}
+	}
+	updated.Status.Conditions = append(updated.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: message, LastUpdateTime: ts, LastTransitionTime: ts,
+	})
+	return updated
+}

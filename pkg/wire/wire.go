@@ -1,18 +1,22 @@
 package wire
 
-// Labels and annotations nodetrust puts on CSRs it leaves for a human.
+import certificatesv1 "k8s.io/api/certificates/v1"
+
+// How nodetrust marks a CSR it leaves for a human. The condition is the
+// mark: it is written through the /status subresource, which a requester
+// cannot write, and the API server drops any status a CSR is created with.
+// The label only lets kubectl select the CSRs; a requester can set it
+// itself, so a label without the condition means nothing (see ReviewOf).
 const (
-	// LabelReview marks a CSR waiting for manual review; its value is
+	// ConditionReviewRequired is the condition nodetrust sets, status True,
+	// on a CSR it queued for review; its reason is the decision's reason
+	// code and its message says why and which policy asked (ReviewMessage).
+	ConditionReviewRequired certificatesv1.RequestConditionType = "nodetrust.io/ReviewRequired"
+	// LabelReview selects the CSRs queued for review; its value is
 	// ReviewRequired.
 	LabelReview = "nodetrust.io/review"
 	// ReviewRequired is LabelReview's value.
 	ReviewRequired = "required"
-	// AnnotationReviewReason holds the reason code a CSR was queued for review.
-	AnnotationReviewReason = "nodetrust.io/review-reason"
-	// AnnotationReviewMessage holds the human explanation of the review.
-	AnnotationReviewMessage = "nodetrust.io/review-message"
-	// AnnotationReviewPolicy names the policy that asked for the review.
-	AnnotationReviewPolicy = "nodetrust.io/review-policy"
 )
 
 // Labels of NodeCertificate records, for selecting them.

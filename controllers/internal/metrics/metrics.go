@@ -52,7 +52,7 @@ var (
 // Gauges computed from the cache at scrape time.
 var (
 	pendingDesc = prometheus.NewDesc(metricsNamespace+"_csr_pending",
-		"Kubelet CSRs waiting for a decision, by request kind and review state (required: labelled for manual review).",
+		"Kubelet CSRs waiting for a decision, by request kind and review state (required: queued by nodetrust for manual review).",
 		[]string{"kind", "review"}, nil)
 	awaitingIssuanceDesc = prometheus.NewDesc(metricsNamespace+"_csr_awaiting_issuance",
 		"Approved kubelet CSRs without a certificate yet, by signer name.",
@@ -167,7 +167,7 @@ func (c *stateCollector) collectCSRs(ctx context.Context, ch chan<- prometheus.M
 			continue
 		}
 		review := "none"
-		if csr.Labels[wire.LabelReview] == wire.ReviewRequired {
+		if _, inReview := wire.ReviewOf(csr); inReview {
 			review = "required"
 		}
 		pending[key{string(kind), review}]++

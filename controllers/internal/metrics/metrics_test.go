@@ -40,7 +40,9 @@ func TestStateCollector(t *testing.T) {
 	node := []string{csrstate.NodesGroup}
 	ready := []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "x", LastTransitionTime: metav1.Now()}}
 	objects := []client.Object{
-		fixtures.BareCSR("review", certificatesv1.KubeletServingSignerName, "system:node:a", node, map[string]string{wire.LabelReview: wire.ReviewRequired}),
+		fixtures.BareCSR("review", certificatesv1.KubeletServingSignerName, "system:node:a", node, nil, wire.ConditionReviewRequired),
+		// A label alone is no review: the requester may have set it.
+		fixtures.BareCSR("forged-review", certificatesv1.KubeletServingSignerName, "system:node:b", node, map[string]string{wire.LabelReview: wire.ReviewRequired}),
 		fixtures.BareCSR("renewal", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:node:a", node, nil),
 		fixtures.BareCSR("bootstrap", certificatesv1.KubeAPIServerClientKubeletSignerName, "system:bootstrap:abcdef", []string{csrstate.BootstrappersGroup}, nil),
 		fixtures.BareCSR("approved", certificatesv1.KubeletServingSignerName, "system:node:b", node, nil, certificatesv1.CertificateApproved),
@@ -61,13 +63,13 @@ func TestStateCollector(t *testing.T) {
 # TYPE nodetrust_csr_awaiting_issuance gauge
 nodetrust_csr_awaiting_issuance{signer_name="kubernetes.io/kube-apiserver-client-kubelet"} 0
 nodetrust_csr_awaiting_issuance{signer_name="kubernetes.io/kubelet-serving"} 1
-# HELP nodetrust_csr_pending Kubelet CSRs waiting for a decision, by request kind and review state (required: labelled for manual review).
+# HELP nodetrust_csr_pending Kubelet CSRs waiting for a decision, by request kind and review state (required: queued by nodetrust for manual review).
 # TYPE nodetrust_csr_pending gauge
 nodetrust_csr_pending{kind="ClientBootstrap",review="none"} 1
 nodetrust_csr_pending{kind="ClientBootstrap",review="required"} 0
 nodetrust_csr_pending{kind="ClientRenewal",review="none"} 1
 nodetrust_csr_pending{kind="ClientRenewal",review="required"} 0
-nodetrust_csr_pending{kind="Serving",review="none"} 0
+nodetrust_csr_pending{kind="Serving",review="none"} 1
 nodetrust_csr_pending{kind="Serving",review="required"} 1
 # HELP nodetrust_node_certificate_expiration_timestamp_seconds Expiry (Unix time) of each node's current certificate of each kind: the most recently issued one, so a node whose certificate expired without renewal shows a time in the past.
 # TYPE nodetrust_node_certificate_expiration_timestamp_seconds gauge
