@@ -159,7 +159,7 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Loops, error) {
 			MaxPendingPerRequester: derefOr(cfg.MaxPendingPerRequester, DefaultMaxPendingPerRequester)},
 		LoopSigning: &signing.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("nodetrust-signer"), Clock: clk, Signers: reg,
 			Facts: gatherer, Random: cfg.Random},
-		LoopSigners: &signers.Reconciler{Client: c, Clock: clk, Registry: reg, Backends: cfg.Backends, Namespace: cfg.SignerNamespace},
+		LoopSigners: &signers.Reconciler{Client: c, Clock: clk, Recorder: mgr.GetEventRecorder("nodetrust-signer"), Registry: reg, Backends: cfg.Backends, Namespace: cfg.SignerNamespace},
 		LoopRecords: &records.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: reg, Clock: clk,
 			Retention: retention, YieldFor: derefOr(cfg.RecordYield, DefaultRecordYield)},
 		LoopRecordGC: &recordgc.Reconciler{Client: c, Clock: clk, Retention: retention},

@@ -13,11 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -27,6 +29,7 @@ import (
 	"github.com/nodetrust/nodetrust/controllers/internal/registry"
 	"github.com/nodetrust/nodetrust/controllers/internal/writes"
 	"github.com/nodetrust/nodetrust/pkg/signer"
+	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
 // recheckInterval is how often a signer is checked again without any
@@ -40,6 +43,8 @@ type Reconciler struct {
 	Client client.Client
 	// Clock is the time source of conditions.
 	Clock clock.PassiveClock
+	// Recorder emits Events on signers; nil emits none.
+	Recorder events.EventRecorder
 	// Registry receives the backends.
 	Registry *registry.Registry
 	// Backends builds backends by kind; a kind not here is unavailable.
@@ -91,6 +96,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	r.Registry.SetReady(ncs.Name, ncs.UID, condStatus == metav1.ConditionTrue)
 	if res, err := writes.Result(r.patchStatus(ctx, ncs, status), "the signer status"); err != nil || !res.IsZero() {
 		return res, err
+	}
+	if was := meta.FindStatusCondition(ncs.Status.Conditions, v1alpha1.ConditionReady); reason == v1alpha1.ReasonSignerNameConflict &&
+		r.Recorder != nil && (was == nil || was.Reason != reason) {
+		r.Recorder.Eventf(ncs, nil, corev1.EventTypeWarning, wire.EventSignerNameConflict, "Check", "%s", message)
 	}
 	return reconcile.Result{RequeueAfter: r.recheckAfter(status)}, nil
 }
@@ -150,7 +159,9 @@ func backendFlag(kind BackendKind) string {
 	}
 }
 
-// rivals returns the other live signers that claim the same signer name.
+// rivals returns the other live signers that claim the same signer name
+// and could sign (see couldSign). A rival that cannot sign, e.g. whose
+// Secret is missing, must not stop this one.
 func (r *Reconciler) rivals(ctx context.Context, ncs *v1alpha1.NodeCertificateSigner) ([]string, error) {
 	var list v1alpha1.NodeCertificateSignerList
 	if err := r.Client.List(ctx, &list); err != nil {
@@ -159,11 +170,21 @@ func (r *Reconciler) rivals(ctx context.Context, ncs *v1alpha1.NodeCertificateSi
 	var out []string
 	for i := range list.Items {
 		other := &list.Items[i]
-		if other.Name != ncs.Name && other.DeletionTimestamp.IsZero() && other.SignerNameOrDefault() == ncs.SignerNameOrDefault() {
+		if other.Name != ncs.Name && other.DeletionTimestamp.IsZero() && other.SignerNameOrDefault() == ncs.SignerNameOrDefault() && couldSign(other) {
 			out = append(out, other.Name)
 		}
 	}
 	return out, nil
+}
+
+// couldSign reports whether the last look at ncs, for its current
+// generation, found it able to sign: Ready, or held back only by a
+// signer-name conflict. A signer not looked at yet cannot sign yet; when it
+// can, its status changes and its rivals look again.
+func couldSign(ncs *v1alpha1.NodeCertificateSigner) bool {
+	c := meta.FindStatusCondition(ncs.Status.Conditions, v1alpha1.ConditionReady)
+	return c != nil && c.ObservedGeneration == ncs.Generation &&
+		(c.Status == metav1.ConditionTrue || c.Reason == v1alpha1.ReasonSignerNameConflict)
 }
 
 func caStatus(c *x509.Certificate) *v1alpha1.CAStatus {
@@ -212,9 +233,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := ctrl.NewControllerManagedBy(mgr).
 		Named("signer-status").
 		For(&v1alpha1.NodeCertificateSigner{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// Another signer appearing or going away may end or start a conflict.
+		// Another signer appearing, going away, or starting or ceasing to be
+		// able to sign may end or start a conflict.
 		Watches(&v1alpha1.NodeCertificateSigner{}, handler.EnqueueRequestsFromMapFunc(r.allSigners),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, couldSignChanged))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.signersForSecret),
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace }))).
 		Owns(&corev1.ConfigMap{}).
@@ -222,6 +244,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("building the signer-status controller: %w", err)
 	}
 	return nil
+}
+
+// couldSignChanged passes updates that change whether a signer could sign.
+var couldSignChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, okOld := e.ObjectOld.(*v1alpha1.NodeCertificateSigner)
+		updated, okNew := e.ObjectNew.(*v1alpha1.NodeCertificateSigner)
+		return okOld && okNew && couldSign(old) != couldSign(updated)
+	},
 }
 
 func (r *Reconciler) allSigners(ctx context.Context, _ client.Object) []reconcile.Request {

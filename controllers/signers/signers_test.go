@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -81,6 +82,18 @@ func TestReconcile(t *testing.T) {
 	deleting.DeletionTimestamp = &metav1.Time{Time: fixtures.Now}
 	deleting.Finalizers = []string{"test/keep"}
 
+	// withReady is a signer whose last look found it so.
+	withReady := func(ncs *v1alpha1.NodeCertificateSigner, status metav1.ConditionStatus, reason string) *v1alpha1.NodeCertificateSigner {
+		ncs.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: status, Reason: reason, ObservedGeneration: ncs.Generation}}
+		return ncs
+	}
+	signingRival := withReady(secretSigner("rival-ca", serving), metav1.ConditionTrue, v1alpha1.ReasonSignerReady)
+	conflictedRival := withReady(secretSigner("rival-ca", serving), metav1.ConditionFalse, v1alpha1.ReasonSignerNameConflict)
+	brokenRival := withReady(secretSigner("rival-ca", serving), metav1.ConditionFalse, v1alpha1.ReasonCANotLoaded)
+	staleRival := withReady(secretSigner("rival-ca", serving), metav1.ConditionTrue, v1alpha1.ReasonSignerReady)
+	staleRival.Generation = 2
+	conflictMessage := "NodeCertificateSigners rival-ca also sign kubernetes.io/kubelet-serving; none of them signs until only one is left"
+
 	tests := map[string]struct {
 		objects []client.Object
 		fail    map[string]error
@@ -91,6 +104,7 @@ func TestReconcile(t *testing.T) {
 		wantReady  *ready // nil: no status written
 		wantCA     bool   // status.ca, status.caBundle and the bundle ConfigMap hold the CA
 		wantActive bool   // the registry signs serving with the signer
+		wantEvents []string
 	}{
 		"a signer over a valid Secret is Ready and publishes its CA": {
 			objects: []client.Object{servingCA, secret},
@@ -126,11 +140,31 @@ func TestReconcile(t *testing.T) {
 			wantReady: &ready{metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, "additionalTrustedCAs: data after the last PEM block is not PEM"},
 		},
 		"two signers of one signer name both stand down": {
+			objects: []client.Object{servingCA, secret, signingRival},
+			want:    reconcile.Result{RequeueAfter: recheckInterval}, wantWrites: []string{writeBundle, writeStatus},
+			wantReady: &ready{metav1.ConditionFalse, v1alpha1.ReasonSignerNameConflict, conflictMessage},
+			wantCA:    true, wantEvents: []string{"Warning SignerNameConflict " + conflictMessage},
+		},
+		"a rival held back only by the conflict still conflicts": {
+			objects: []client.Object{servingCA, secret, conflictedRival},
+			want:    reconcile.Result{RequeueAfter: recheckInterval}, wantWrites: []string{writeBundle, writeStatus},
+			wantReady: &ready{metav1.ConditionFalse, v1alpha1.ReasonSignerNameConflict, conflictMessage},
+			wantCA:    true, wantEvents: []string{"Warning SignerNameConflict " + conflictMessage},
+		},
+		"a rival that cannot sign does not stop one that can": {
+			objects: []client.Object{servingCA, secret, brokenRival},
+			want:    reconcile.Result{RequeueAfter: recheckInterval}, wantWrites: []string{writeBundle, writeStatus},
+			wantReady: &ready{metav1.ConditionTrue, v1alpha1.ReasonSignerReady, readyMessage}, wantCA: true, wantActive: true,
+		},
+		"a rival not yet looked at is no rival yet": {
 			objects: []client.Object{servingCA, secret, secretSigner("rival-ca", serving)},
 			want:    reconcile.Result{RequeueAfter: recheckInterval}, wantWrites: []string{writeBundle, writeStatus},
-			wantReady: &ready{metav1.ConditionFalse, v1alpha1.ReasonSignerNameConflict,
-				"NodeCertificateSigners rival-ca also sign kubernetes.io/kubelet-serving; none of them signs until only one is left"},
-			wantCA: true,
+			wantReady: &ready{metav1.ConditionTrue, v1alpha1.ReasonSignerReady, readyMessage}, wantCA: true, wantActive: true,
+		},
+		"a rival whose new generation was not looked at is no rival yet": {
+			objects: []client.Object{servingCA, secret, staleRival},
+			want:    reconcile.Result{RequeueAfter: recheckInterval}, wantWrites: []string{writeBundle, writeStatus},
+			wantReady: &ready{metav1.ConditionTrue, v1alpha1.ReasonSignerReady, readyMessage}, wantCA: true, wantActive: true,
 		},
 		"a signer of the other signer name is no rival": {
 			objects: []client.Object{servingCA, secret, secretSigner("client-ca", certificatesv1.KubeAPIServerClientKubeletSignerName)},
@@ -164,10 +198,13 @@ func TestReconcile(t *testing.T) {
 			// A backend left from before, which the reconcile must replace or remove.
 			fixtures.ReadySigner(t, reg, "serving-ca", serving, fixtures.KeyPair(t, fixtures.CA(t, "old")), time.Hour)
 			r := newReconciler(c, reg)
+			rec := events.NewFakeRecorder(10)
+			r.Recorder = rec
 
 			res, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Name: "serving-ca"}})
 			fixtures.CheckResult(t, res, err, tc.want, tc.wantErr)
 			fixtures.CheckWrites(t, w, tc.wantWrites...)
+			fixtures.CheckEvents(t, rec, tc.wantEvents...)
 			if active, ok := reg.Active(serving); ok != tc.wantActive || (ok && active.Name != "serving-ca") {
 				t.Errorf("active serving signer = %+v, %v; want serving-ca: %v", active, ok, tc.wantActive)
 			}

@@ -87,4 +87,7 @@ const (
 	EventCertificateIssued = "CertificateIssued"
 	// EventSigningFailed: signing failed, for now or for good.
 	EventSigningFailed = "SigningFailed"
+	// EventSignerNameConflict: a NodeCertificateSigner stands down because
+	// another one that could sign claims its signer name.
+	EventSignerNameConflict = "SignerNameConflict"
 )

@@ -62,6 +62,9 @@ var (
 		[]string{"node", "kind"}, nil)
 	signerReadyDesc = prometheus.NewDesc(metricsNamespace+"_signer_ready",
 		"1 when the NodeCertificateSigner is Ready, 0 otherwise.", []string{"signer", "signer_name"}, nil)
+	signerConflictDesc = prometheus.NewDesc(metricsNamespace+"_signer_name_conflict",
+		"1 when the NodeCertificateSigner stands down because another one that could sign claims its signer name, 0 otherwise.",
+		[]string{"signer", "signer_name"}, nil)
 	signerExpiryDesc = prometheus.NewDesc(metricsNamespace+"_signer_ca_expiration_timestamp_seconds",
 		"Expiry (Unix time) of each NodeCertificateSigner's issuing CA.", []string{"signer"}, nil)
 	policyReadyDesc = prometheus.NewDesc(metricsNamespace+"_policy_ready",
@@ -122,7 +125,7 @@ type stateCollector struct {
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{pendingDesc, awaitingIssuanceDesc, nodeExpiryDesc, signerReadyDesc, signerExpiryDesc, policyReadyDesc} {
+	for _, d := range []*prometheus.Desc{pendingDesc, awaitingIssuanceDesc, nodeExpiryDesc, signerReadyDesc, signerConflictDesc, signerExpiryDesc, policyReadyDesc} {
 		ch <- d
 	}
 }
@@ -210,6 +213,11 @@ func (c *stateCollector) collectSigners(ctx context.Context, ch chan<- prometheu
 	for i := range list.Items {
 		s := &list.Items[i]
 		ch <- prometheus.MustNewConstMetric(signerReadyDesc, prometheus.GaugeValue, readyValue(s.Status.Conditions), s.Name, s.SignerNameOrDefault())
+		conflict := 0.0
+		if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonSignerNameConflict {
+			conflict = 1
+		}
+		ch <- prometheus.MustNewConstMetric(signerConflictDesc, prometheus.GaugeValue, conflict, s.Name, s.SignerNameOrDefault())
 		if s.Status.CA != nil {
 			ch <- prometheus.MustNewConstMetric(signerExpiryDesc, prometheus.GaugeValue, float64(s.Status.CA.NotAfter.Unix()), s.Name)
 		}

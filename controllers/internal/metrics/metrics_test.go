@@ -82,6 +82,9 @@ nodetrust_policy_ready{policy="good"} 1
 # HELP nodetrust_signer_ca_expiration_timestamp_seconds Expiry (Unix time) of each NodeCertificateSigner's issuing CA.
 # TYPE nodetrust_signer_ca_expiration_timestamp_seconds gauge
 nodetrust_signer_ca_expiration_timestamp_seconds{signer="ca"} ` + itoa(now.Add(365*24*time.Hour).Unix()) + `
+# HELP nodetrust_signer_name_conflict 1 when the NodeCertificateSigner stands down because another one that could sign claims its signer name, 0 otherwise.
+# TYPE nodetrust_signer_name_conflict gauge
+nodetrust_signer_name_conflict{signer="ca",signer_name="kubernetes.io/kubelet-serving"} 0
 # HELP nodetrust_signer_ready 1 when the NodeCertificateSigner is Ready, 0 otherwise.
 # TYPE nodetrust_signer_ready gauge
 nodetrust_signer_ready{signer="ca",signer_name="kubernetes.io/kubelet-serving"} 1

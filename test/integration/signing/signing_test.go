@@ -315,6 +315,17 @@ func TestSignerStatusReportsWhatIsWrong(t *testing.T) {
 		b := waitSignerCondition(t, "twin-b", metav1.ConditionTrue, v1alpha1.ReasonSignerReady)
 		deleteSigner(ctx, t, b)
 	})
+	t.Run("a twin that cannot sign does not stop the signer that can", func(t *testing.T) {
+		createSecretSigner(t, "solo", certificatesv1.KubeAPIServerClientKubeletSignerName, signertest.NewCA(t, signertest.ECDSAP256, "solo"))
+		solo := waitSignerCondition(t, "solo", metav1.ConditionTrue, v1alpha1.ReasonSignerReady)
+		createSecretSigner(t, "broken-twin", certificatesv1.KubeAPIServerClientKubeletSignerName, nil) // its Secret is missing
+		broken := waitSignerCondition(t, "broken-twin", metav1.ConditionFalse, v1alpha1.ReasonCANotLoaded)
+		// solo looks again when its twin's status changes; it stays Ready.
+		time.Sleep(2 * time.Second)
+		waitSignerCondition(t, "solo", metav1.ConditionTrue, v1alpha1.ReasonSignerReady)
+		deleteSigner(ctx, t, broken)
+		deleteSigner(ctx, t, solo)
+	})
 	t.Run("an expired CA is not ready", func(t *testing.T) {
 		c := *expired
 		c.Cert = expiredCopy(t, expired)
