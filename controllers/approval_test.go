@@ -278,3 +278,19 @@ func TestReviewMarkersTheRequesterWritesAreNoReview(t *testing.T) {
 		t.Fatalf("the requester's markers read as nodetrust's review %+v", r)
 	}
 }
+
+// TestTwoTokensCannotBothBootstrapOneNode: once a bootstrap request for a
+// node name is approved, a second one for the same name, from another
+// token, is refused until the Node registers.
+func TestTwoTokensCannotBothBootstrapOneNode(t *testing.T) {
+	startManager(t)
+	createToken(t, "rsvone", time.Now().Add(time.Hour), "")
+	createToken(t, "rsvtwo", time.Now().Add(time.Hour), "")
+	createCSR(t, clientCSR("boot-reserve-first", "system:node:reserved-1"), "system:bootstrap:rsvone", bootstrappers...)
+	waitForCondition(t, "boot-reserve-first", certificatesv1.CertificateApproved)
+	createCSR(t, clientCSR("boot-reserve-second", "system:node:reserved-1"), "system:bootstrap:rsvtwo", bootstrappers...)
+	cond := waitForCondition(t, "boot-reserve-second", certificatesv1.CertificateDenied)
+	if cond.Reason != policy.ReasonNodeNameReserved || !strings.Contains(cond.Message, "boot-reserve-first") {
+		t.Errorf("condition = %+v, want NodeNameReserved naming the first request", cond)
+	}
+}

@@ -21,6 +21,7 @@ import (
 const (
 	ReasonNodeNameNotAllowed       = "NodeNameNotAllowed"
 	ReasonNodeAlreadyExists        = "NodeAlreadyExists"
+	ReasonNodeNameReserved         = "NodeNameReserved"
 	ReasonRequestTooOld            = "RequestTooOld"
 	ReasonNodeNotFound             = "NodeNotFound"
 	ReasonSANNotOwnedByNode        = "SANNotOwnedByNode"
@@ -43,6 +44,10 @@ type Facts struct {
 	BootstrapToken *corev1.Secret
 	// Cluster names the API server, whose identity no node may claim.
 	Cluster ClusterIdentity
+	// PriorBootstrapApprovals are the other bootstrap requests for the same
+	// node name that were approved, by anyone. Only read for ClientBootstrap
+	// requests.
+	PriorBootstrapApprovals []PriorApproval
 	// ReadySigners maps the name of every NodeCertificateSigner that signs
 	// now to the signer name it signs for. Policies with action
 	// ApproveAndSign approve only when their signer is here, for the
@@ -235,6 +240,13 @@ func (b *compiledBootstrap) violations(r *Request, facts Facts) Violations {
 	if facts.Node != nil && !b.allowRejoin {
 		v = append(v, Violation{Reason: ReasonNodeAlreadyExists, Message: fmt.Sprintf(
 			"Node %q already exists; a bootstrap token may not take over its identity", r.NodeName)})
+	}
+	if facts.Node == nil {
+		if p, reserved := reservation(facts); reserved {
+			v = append(v, Violation{Reason: ReasonNodeNameReserved, Message: fmt.Sprintf(
+				"node name %q was approved for bootstrap request %s of %s at %s; it is reserved until the Node registers or %s have passed",
+				r.NodeName, p.CSR, p.Requester, p.Approved.UTC().Format(time.RFC3339), NodeNameReservation)})
+		}
 	}
 	if age := facts.Now.Sub(r.Created); b.maxRequestAge > 0 && age > b.maxRequestAge {
 		v = append(v, Violation{Reason: ReasonRequestTooOld, Message: fmt.Sprintf(

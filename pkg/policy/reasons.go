@@ -28,7 +28,7 @@ func ReasonCodes() []string {
 		},
 		[]string{
 			ReasonKeyNotAllowed, ReasonExpirationTooLong, ReasonBootstrapTokenInvalid,
-			ReasonNodeNameNotAllowed, ReasonNodeAlreadyExists, ReasonRequestTooOld, ReasonNodeNotFound,
+			ReasonNodeNameNotAllowed, ReasonNodeAlreadyExists, ReasonNodeNameReserved, ReasonRequestTooOld, ReasonNodeNotFound,
 			ReasonTooManyDNSNames, ReasonTooManyIPAddresses, ReasonSANNotOwnedByNode,
 			ReasonDNSNameDoesNotResolve, ReasonDNSNameResolvesElsewhere,
 		},

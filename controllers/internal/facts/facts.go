@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,8 +14,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/controllers/internal/index"
 	"github.com/nodetrust/nodetrust/controllers/internal/policystore"
 	"github.com/nodetrust/nodetrust/controllers/internal/registry"
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
@@ -64,6 +67,9 @@ func (g *Gatherer) Gather(ctx context.Context, request *policy.Request) (Facts, 
 		if f.BootstrapToken, err = getOrNil(ctx, g.Reader, key, &corev1.Secret{}); err != nil {
 			return Facts{}, err
 		}
+		if f.PriorBootstrapApprovals, err = g.priorBootstrapApprovals(ctx, request); err != nil {
+			return Facts{}, err
+		}
 	}
 	var list v1alpha1.NodeCertificatePolicyList
 	if err := g.Reader.List(ctx, &list); err != nil {
@@ -71,6 +77,33 @@ func (g *Gatherer) Gather(ctx context.Context, request *policy.Request) (Facts, 
 	}
 	f.Policies = g.Policies.Valid(list.Items)
 	return f, nil
+}
+
+// priorBootstrapApprovals returns the other approved bootstrap requests for
+// request's node name, from the CSRs in the cache.
+func (g *Gatherer) priorBootstrapApprovals(ctx context.Context, request *policy.Request) ([]policy.PriorApproval, error) {
+	if request.NodeName == "" {
+		return nil, nil
+	}
+	var list certificatesv1.CertificateSigningRequestList
+	if err := g.Reader.List(ctx, &list, client.MatchingFields{index.Node: request.NodeName}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the CSRs for node %s: %w", request.NodeName, err)
+	}
+	var out []policy.PriorApproval
+	for i := range list.Items {
+		c := &list.Items[i]
+		kind, _ := csrstate.Kind(c)
+		approved, ok := csrstate.Condition(c, certificatesv1.CertificateApproved)
+		if c.Name == request.Name || kind != v1alpha1.KindClientBootstrap || !ok {
+			continue
+		}
+		at := approved.LastUpdateTime.Time
+		if at.IsZero() {
+			at = c.CreationTimestamp.Time
+		}
+		out = append(out, policy.PriorApproval{CSR: c.Name, Requester: c.Spec.Username, Approved: at})
+	}
+	return out, nil
 }
 
 // getOrNil reads key into obj, and returns nil when it does not exist.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -86,6 +87,27 @@ func TestGather(t *testing.T) {
 				t.Errorf("policies %v at %s, want %v at %s", names, f.Now, tc.wantPolicies, fixtures.Now)
 			}
 		})
+	}
+}
+
+func TestGatherFindsPriorBootstrapApprovals(t *testing.T) {
+	approved := fixtures.WithCondition(certificatesv1.CertificateApproved, "AutoApproved", "ok")
+	objects := []client.Object{
+		fixtures.CSR(t, "first", fixtures.AsBootstrap("zzzzzz"), approved),
+		fixtures.CSR(t, "pending", fixtures.AsBootstrap("yyyyyy")),
+		fixtures.CSR(t, "renewal", approved),
+		fixtures.CSR(t, "other-node", fixtures.AsBootstrap("xxxxxx"), fixtures.WithCommonName("system:node:worker-9"), approved),
+	}
+	self := fixtures.CSR(t, "self", fixtures.AsBootstrap("abcdef"), approved)
+	g := fixtures.Gatherer(fixtures.NewClient(nil, append(objects, self)...), nil)
+	r, _ := policy.NewRequest(self)
+	f, err := g.Gather(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.PriorBootstrapApprovals) != 1 || f.PriorBootstrapApprovals[0].CSR != "first" ||
+		f.PriorBootstrapApprovals[0].Requester != "system:bootstrap:zzzzzz" || !f.PriorBootstrapApprovals[0].Approved.Equal(fixtures.Now) {
+		t.Fatalf("prior approvals = %+v, want only first's", f.PriorBootstrapApprovals)
 	}
 }
 
