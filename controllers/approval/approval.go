@@ -91,7 +91,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if res, err := r.write(ctx, csr, p); err != nil || !res.IsZero() {
 		return res, err
 	}
-	if p.writes() {
+	if p.decides() {
 		logDecision(ctx, csr, request, decision)
 		metrics.ObserveDecision(request, decision, r.Clock.Now())
 	} else {
@@ -157,8 +157,9 @@ type csrEvent struct {
 	eventType, reason, note string
 }
 
-// writes reports whether the plan writes the decision.
-func (p writePlan) writes() bool { return p.approval != nil || p.review != nil || p.reviewLabel }
+// decides reports whether the plan writes the decision itself (a condition),
+// which is logged and counted once; a missing review label alone is not.
+func (p writePlan) decides() bool { return p.approval != nil || p.review != nil }
 
 // plan is the write and Event decision d calls for on csr, at now.
 func plan(csr *certificatesv1.CertificateSigningRequest, d policy.Decision, now time.Time) writePlan {
