@@ -92,12 +92,6 @@ type Config struct {
 	Random io.Reader
 }
 
-// Loops is what Setup returns: the shared state of the loops it set up.
-type Loops struct {
-	// Signers is the signer registry.
-	Signers *registry.Registry
-}
-
 // CacheOptions restricts the manager's cache to what the loops read, which
 // keeps memory small and RBAC narrow: bootstrap-token Secrets in
 // kube-system, the Secrets of the signer namespace, the CA bundle
@@ -122,9 +116,9 @@ func CacheOptions(signerNamespace string) cache.Options {
 
 // Setup sets the loops of cfg up in mgr, whose cache must have been built
 // with CacheOptions(cfg.SignerNamespace).
-func Setup(mgr ctrl.Manager, cfg Config) (*Loops, error) {
+func Setup(mgr ctrl.Manager, cfg Config) error {
 	if cfg.SignerNamespace == "" {
-		return nil, errors.New("setting up the controllers: no signer namespace")
+		return errors.New("setting up the controllers: no signer namespace")
 	}
 	loops := cfg.Loops
 	if loops == nil {
@@ -132,7 +126,7 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Loops, error) {
 	}
 	for _, loop := range loops {
 		if !slices.Contains(AllLoops, loop) {
-			return nil, fmt.Errorf("setting up the controllers: no loop %q", loop)
+			return fmt.Errorf("setting up the controllers: no loop %q", loop)
 		}
 	}
 	clk := cfg.Clock
@@ -148,7 +142,7 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Loops, error) {
 		retention = DefaultRecordRetention
 	}
 	if err := index.Add(context.Background(), mgr.GetFieldIndexer()); err != nil {
-		return nil, err
+		return err
 	}
 	reg, store := registry.New(), &policystore.Store{}
 	gatherer := &facts.Gatherer{Reader: mgr.GetClient(), Clock: clk, ClusterDomain: domain, Policies: store, Signers: reg}
@@ -170,15 +164,15 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Loops, error) {
 			continue
 		}
 		if err := reconcilers[loop].SetupWithManager(mgr); err != nil {
-			return nil, fmt.Errorf("setting up %s: %w", loop, err)
+			return fmt.Errorf("setting up %s: %w", loop, err)
 		}
 	}
 	if cfg.Metrics != nil {
 		if err := metrics.Register(cfg.Metrics, mgr.GetCache(), cfg.PerNodeMetrics); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return &Loops{Signers: reg}, nil
+	return nil
 }
 
 func derefOr[T any](v *T, def T) T {

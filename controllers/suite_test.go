@@ -74,7 +74,7 @@ func startManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = controllers.Setup(mgr, controllers.Config{
+	err = controllers.Setup(mgr, controllers.Config{
 		SignerNamespace: signerNamespace,
 		Backends: map[signers.BackendKind]signers.BackendFactory{
 			signers.BackendSecret: &signers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace},

@@ -76,7 +76,7 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 // setupControllers wires every control loop into mgr, with the signer
 // backends this manager was started with.
 func setupControllers(mgr ctrl.Manager, o *options) error {
-	_, err := controllers.Setup(mgr, controllers.Config{
+	err := controllers.Setup(mgr, controllers.Config{
 		SignerNamespace:        o.SignerNamespace,
 		Backends:               signerBackends(mgr, o),
 		ClusterDomain:          o.ClusterDomain,

@@ -103,7 +103,7 @@ func startManager(b *testing.B, records bool) func() {
 	if records {
 		loops = append(loops, controllers.LoopRecords, controllers.LoopRecordGC)
 	}
-	if _, err := controllers.Setup(mgr, controllers.Config{
+	if err := controllers.Setup(mgr, controllers.Config{
 		Loops:           loops,
 		SignerNamespace: signerNamespace,
 		Backends: map[signers.BackendKind]signers.BackendFactory{

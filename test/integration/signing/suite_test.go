@@ -178,7 +178,7 @@ func startSigningManagerWith(t *testing.T, signs *atomic.Int64, opts managerOpti
 			open:  opts.pkcs11Open,
 		}
 	}
-	if _, err := controllers.Setup(mgr, controllers.Config{
+	if err := controllers.Setup(mgr, controllers.Config{
 		Loops:           []controllers.Loop{controllers.LoopSigners, controllers.LoopSigning},
 		SignerNamespace: signerNamespace,
 		Backends:        backends,
