@@ -294,3 +294,23 @@ func TestTwoTokensCannotBothBootstrapOneNode(t *testing.T) {
 		t.Errorf("condition = %+v, want NodeNameReserved naming the first request", cond)
 	}
 }
+
+// TestServingForAnotherNodesAddressIsDenied: a node that rewrites its own
+// Node status (as NodeRestriction lets it) to list another Node's IP gets
+// no certificate for it.
+func TestServingForAnotherNodesAddressIsDenied(t *testing.T) {
+	startManager(t)
+	createNode(t, "victim-1", nil,
+		corev1.NodeAddress{Type: corev1.NodeHostName, Address: "victim-1"},
+		corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "192.0.2.80"})
+	createNode(t, "thief-1", nil,
+		corev1.NodeAddress{Type: corev1.NodeHostName, Address: "thief-1"},
+		corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "192.0.2.81"},
+		corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "192.0.2.80"})
+	createCSR(t, servingCSR("serve-steal", "thief-1", []string{"thief-1"}, net.ParseIP("192.0.2.81"), net.ParseIP("192.0.2.80")),
+		"system:node:thief-1", csrstate.NodesGroup)
+	cond := waitForCondition(t, "serve-steal", certificatesv1.CertificateDenied)
+	if cond.Reason != policy.ReasonSANOfAnotherNode || !strings.Contains(cond.Message, `Node "victim-1"`) {
+		t.Errorf("condition = %+v, want SANOfAnotherNode naming victim-1", cond)
+	}
+}

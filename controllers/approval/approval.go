@@ -270,8 +270,17 @@ func isBootstrapTokenSecret(o client.Object) bool {
 	return ok && s.Namespace == facts.BootstrapTokenNamespace && s.Type == policy.BootstrapTokenSecretType
 }
 
+// csrsForNode requeues the node's own pending CSRs, and the pending serving
+// CSRs of other nodes that name one of its addresses: whether they may
+// depends on it.
 func (r *Reconciler) csrsForNode(ctx context.Context, o client.Object) []reconcile.Request {
-	return index.CSRRequests(ctx, r.Client, csrstate.Pending, client.MatchingFields{index.Node: o.GetName()})
+	reqs := index.CSRRequests(ctx, r.Client, csrstate.Pending, client.MatchingFields{index.Node: o.GetName()})
+	if node, ok := o.(*corev1.Node); ok {
+		for _, key := range policy.NodeAddressesOf(node).Keys() {
+			reqs = append(reqs, index.CSRRequests(ctx, r.Client, csrstate.Pending, client.MatchingFields{index.SAN: key})...)
+		}
+	}
+	return reqs
 }
 
 func (r *Reconciler) csrsForToken(ctx context.Context, o client.Object) []reconcile.Request {

@@ -1,11 +1,15 @@
 package policy
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 // NodeAddresses are the addresses a Node reports in status.addresses, in the
@@ -70,4 +74,66 @@ func CanonicalIP(ip net.IP) net.IP {
 		return v4.To16()
 	}
 	return ip.To16()
+}
+
+// DNSNameKey is the key a DNS name is indexed and compared by, across
+// Nodes: "dns:" and its canonical form.
+func DNSNameKey(name string) string { return "dns:" + CanonicalDNSName(name) }
+
+// IPKey is the key an IP address is indexed and compared by, across Nodes:
+// "ip:" and its canonical form.
+func IPKey(ip net.IP) string { return "ip:" + CanonicalIP(ip).String() }
+
+// Keys returns the keys (DNSNameKey, IPKey) of every address the Node owns,
+// sorted.
+func (a NodeAddresses) Keys() []string {
+	keys := make([]string, 0, len(a.dnsNames)+len(a.ips))
+	for name := range a.dnsNames {
+		keys = append(keys, "dns:"+name)
+	}
+	for _, ip := range a.ips {
+		keys = append(keys, IPKey(ip))
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// SANKeys returns the keys of every DNS and IP SAN of csr, sorted.
+func SANKeys(csr *pkcs10.Request) []string {
+	if csr == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(csr.DNSNames)+len(csr.IPAddresses))
+	for _, name := range csr.DNSNames {
+		keys = append(keys, DNSNameKey(name))
+	}
+	for _, ip := range csr.IPAddresses {
+		keys = append(keys, IPKey(ip))
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// claimedByOtherNodes returns a violation for each SAN of r that another
+// Node reports as its own address (facts.OtherNodeAddresses): a node must
+// never get a certificate for another node's name or IP, whatever it
+// reports about itself and whatever a policy allows.
+func claimedByOtherNodes(r *Request, facts Facts) Violations {
+	if r.Kind != v1alpha1.KindServing || r.CSR == nil || len(facts.OtherNodeAddresses) == 0 {
+		return nil
+	}
+	var v Violations
+	for _, name := range r.CSR.DNSNames {
+		if owners := facts.OtherNodeAddresses[DNSNameKey(name)]; len(owners) > 0 {
+			v = append(v, Violation{Reason: ReasonSANOfAnotherNode, Message: fmt.Sprintf(
+				"DNS SAN %q is an address of Node %q", name, owners[0])})
+		}
+	}
+	for _, ip := range r.CSR.IPAddresses {
+		if owners := facts.OtherNodeAddresses[IPKey(ip)]; len(owners) > 0 {
+			v = append(v, Violation{Reason: ReasonSANOfAnotherNode, Message: fmt.Sprintf(
+				"IP SAN %s is an address of Node %q", ip, owners[0])})
+		}
+	}
+	return v
 }

@@ -22,6 +22,7 @@ const (
 	ReasonNodeNameNotAllowed       = "NodeNameNotAllowed"
 	ReasonNodeAlreadyExists        = "NodeAlreadyExists"
 	ReasonNodeNameReserved         = "NodeNameReserved"
+	ReasonSANOfAnotherNode         = "SANOfAnotherNode"
 	ReasonRequestTooOld            = "RequestTooOld"
 	ReasonNodeNotFound             = "NodeNotFound"
 	ReasonSANNotOwnedByNode        = "SANNotOwnedByNode"
@@ -44,6 +45,10 @@ type Facts struct {
 	BootstrapToken *corev1.Secret
 	// Cluster names the API server, whose identity no node may claim.
 	Cluster ClusterIdentity
+	// OtherNodeAddresses maps the key (DNSNameKey, IPKey) of each SAN of a
+	// serving request to the other Nodes that report it as their address.
+	// Only read for Serving requests.
+	OtherNodeAddresses map[string][]string
 	// PriorBootstrapApprovals are the other bootstrap requests for the same
 	// node name that were approved, by anyone. Only read for ClientBootstrap
 	// requests.
@@ -82,6 +87,9 @@ type Evaluator struct {
 // never a denial, and the caller should retry.
 func (e *Evaluator) Evaluate(ctx context.Context, r *Request, facts Facts, policies []*Compiled) (Decision, error) {
 	if v := Invariants(r, facts.Cluster); len(v) > 0 {
+		return deny(v, ""), nil
+	}
+	if v := claimedByOtherNodes(r, facts); len(v) > 0 {
 		return deny(v, ""), nil
 	}
 	if d, waiting := awaitingNode(r, facts.Node); waiting {

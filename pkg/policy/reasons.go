@@ -24,7 +24,7 @@ func ReasonCodes() []string {
 			ReasonInvalidOrganization, ReasonInvalidCommonName, ReasonEmptyNodeName, ReasonInvalidNodeName,
 			ReasonCommonNameMismatch, ReasonInvalidUsages, ReasonSANsNotAllowed, ReasonMissingSANs,
 			ReasonWildcardSAN, ReasonInvalidDNSName, ReasonClusterIdentitySAN, ReasonForbiddenIPSAN,
-			ReasonLoopbackIPSAN,
+			ReasonLoopbackIPSAN, ReasonSANOfAnotherNode,
 		},
 		[]string{
 			ReasonKeyNotAllowed, ReasonExpirationTooLong, ReasonBootstrapTokenInvalid,

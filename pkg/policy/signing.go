@@ -15,10 +15,11 @@ type SigningReview struct {
 }
 
 // ReviewForSigning checks r again before it is signed: everything nodetrust
-// enforces whatever a policy says (see Invariants), and the limits of the
-// policies that govern r.
+// enforces whatever a policy says (see Invariants), that no other Node
+// reports one of its SANs as its address, and the limits of the policies
+// that govern r.
 func ReviewForSigning(r *Request, facts Facts, policies []*Compiled) SigningReview {
-	if v := Invariants(r, facts.Cluster); len(v) > 0 {
+	if v := append(Invariants(r, facts.Cluster), claimedByOtherNodes(r, facts)...); len(v) > 0 {
 		return SigningReview{Violations: v}
 	}
 	var review SigningReview

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +63,11 @@ func (g *Gatherer) Gather(ctx context.Context, request *policy.Request) (Facts, 
 			return Facts{}, err
 		}
 	}
+	if request.Kind == v1alpha1.KindServing {
+		if f.OtherNodeAddresses, err = g.otherNodeAddresses(ctx, request); err != nil {
+			return Facts{}, err
+		}
+	}
 	if request.Kind == v1alpha1.KindClientBootstrap {
 		key := types.NamespacedName{Namespace: BootstrapTokenNamespace, Name: policy.BootstrapTokenSecretPrefix + request.TokenID}
 		if f.BootstrapToken, err = getOrNil(ctx, g.Reader, key, &corev1.Secret{}); err != nil {
@@ -77,6 +83,25 @@ func (g *Gatherer) Gather(ctx context.Context, request *policy.Request) (Facts, 
 	}
 	f.Policies = g.Policies.Valid(list.Items)
 	return f, nil
+}
+
+// otherNodeAddresses maps each SAN key of request to the other Nodes that
+// report that address, looked up in the cache's address index.
+func (g *Gatherer) otherNodeAddresses(ctx context.Context, request *policy.Request) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, key := range policy.SANKeys(request.CSR) {
+		var nodes corev1.NodeList
+		if err := g.Reader.List(ctx, &nodes, client.MatchingFields{index.NodeAddress: key}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, fmt.Errorf("listing the Nodes with address %s: %w", key, err)
+		}
+		for i := range nodes.Items {
+			if name := nodes.Items[i].Name; name != request.NodeName {
+				out[key] = append(out[key], name)
+			}
+		}
+		slices.Sort(out[key])
+	}
+	return out, nil
 }
 
 // priorBootstrapApprovals returns the other approved bootstrap requests for

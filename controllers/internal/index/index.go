@@ -5,12 +5,15 @@ import (
 	"fmt"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
+	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
 // Field indexes on CertificateSigningRequests in the cache.
@@ -19,6 +22,11 @@ const (
 	Requester = "nodetrust.io/requester"
 	// Node indexes kubelet CSRs by the node they are for.
 	Node = "nodetrust.io/node"
+	// SAN indexes serving CSRs by the keys of their SANs (policy.SANKeys).
+	SAN = "nodetrust.io/san"
+	// NodeAddress indexes Nodes by the keys of the addresses they report
+	// (policy.NodeAddresses.Keys).
+	NodeAddress = "nodetrust.io/address"
 )
 
 // Add registers the CSR field indexes with indexer.
@@ -30,7 +38,33 @@ func Add(ctx context.Context, indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(ctx, csr, Node, NodeOf); err != nil {
 		return fmt.Errorf("indexing CSRs by node: %w", err)
 	}
+	if err := indexer.IndexField(ctx, csr, SAN, SANsOf); err != nil {
+		return fmt.Errorf("indexing CSRs by SAN: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &corev1.Node{}, NodeAddress, AddressesOf); err != nil {
+		return fmt.Errorf("indexing Nodes by address: %w", err)
+	}
 	return nil
+}
+
+// SANsOf is the SAN index value of a pending serving CSR: the keys of its
+// SANs. Decided CSRs are not indexed: nothing re-decides them.
+func SANsOf(o client.Object) []string {
+	c, ok := o.(*certificatesv1.CertificateSigningRequest)
+	if !ok || c.Spec.SignerName != certificatesv1.KubeletServingSignerName || csrstate.Decided(c) {
+		return nil
+	}
+	parsed, _ := pkcs10.Parse(c.Spec.Request)
+	return policy.SANKeys(parsed)
+}
+
+// AddressesOf is the NodeAddress index value of a Node.
+func AddressesOf(o client.Object) []string {
+	n, ok := o.(*corev1.Node)
+	if !ok {
+		return nil
+	}
+	return policy.NodeAddressesOf(n).Keys()
 }
 
 // RequesterOf is the Requester index value of a kubelet CSR; fake clients in
