@@ -29,6 +29,7 @@ import (
 	"github.com/nodetrust/nodetrust/controllers/internal/registry"
 	"github.com/nodetrust/nodetrust/controllers/internal/writes"
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
@@ -226,17 +227,18 @@ func logDecision(ctx context.Context, csr *certificatesv1.CertificateSigningRequ
 		"created", csr.CreationTimestamp.Time)
 }
 
-// eventNote is the Event text: the decision's reason, message and policy.
+// eventNote is the Event text: the decision's reason, message and policy,
+// cut to the API server's limit on notes.
 func eventNote(d policy.Decision) string {
-	var b strings.Builder
-	b.WriteString(d.Reason)
-	if d.Message != "" {
-		b.WriteString(": " + d.Message)
-	}
+	suffix := ""
 	if d.Policy != "" {
-		b.WriteString(" (policy " + d.Policy + ")")
+		suffix = " (policy " + d.Policy + ")"
 	}
-	return b.String()
+	note := d.Reason
+	if d.Message != "" {
+		note += ": " + d.Message
+	}
+	return pkcs10.Truncate(note, wire.MaxEventNoteBytes-len(suffix)) + suffix
 }
 
 // SetupWithManager watches kubelet CSRs, and the Nodes, bootstrap-token

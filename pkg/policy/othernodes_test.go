@@ -2,13 +2,16 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 func TestSANsOfAnotherNode(t *testing.T) {
@@ -48,5 +51,27 @@ func TestSANsOfAnotherNode(t *testing.T) {
 				t.Fatalf("ReviewForSigning() violations %v, want denial %v", review.Violations, tc.want == Deny)
 			}
 		})
+	}
+}
+
+// TestAThousandForeignSANsGiveABoundedDenial: the denial of a request with a
+// thousand SANs the Node does not own stays within pkcs10.MaxMessageBytes.
+func TestAThousandForeignSANsGiveABoundedDenial(t *testing.T) {
+	names := make([]string, 0, 1000)
+	for i := range 1000 {
+		names = append(names, fmt.Sprintf("n%d", i))
+	}
+	r, ok := NewRequest(buildCSR(t, asServing(), withDNSNames(names...), withIPs()))
+	if !ok || len(r.ParseViolations) > 0 {
+		t.Fatalf("the request does not parse: %v", r.ParseViolations)
+	}
+	node := buildNode(bNodeName, withAddress(corev1.NodeHostName, bNodeName))
+	p := buildServingPolicy("serving", v1alpha1.ServingRules{Action: v1alpha1.ServingApprove, MaxDNSNames: ptr.To[int32](2000)})
+	got, err := (&Evaluator{}).Evaluate(context.Background(), r, Facts{Now: bNow, Node: node, Cluster: evalCluster}, buildCompiled(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Result != Deny || len(got.Message) > pkcs10.MaxMessageBytes || !strings.Contains(got.Message, "more (SANNotOwnedByNode ×") {
+		t.Fatalf("Evaluate() = %s %s with a %d-byte message %q", got.Result, got.Reason, len(got.Message), got.Message)
 	}
 }

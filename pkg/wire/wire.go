@@ -64,6 +64,10 @@ const (
 	ReasonSignerValidationFailure = "SignerValidationFailure"
 )
 
+// MaxEventNoteBytes is the longest Event note the API server accepts
+// (events.k8s.io/v1); nodetrust cuts its notes to it.
+const MaxEventNoteBytes = 1024
+
 // Reasons of the Events nodetrust emits. They are CamelCase and stable:
 // alerts and runbooks select them.
 const (
