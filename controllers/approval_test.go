@@ -314,3 +314,16 @@ func TestServingForAnotherNodesAddressIsDenied(t *testing.T) {
 		t.Errorf("condition = %+v, want SANOfAnotherNode naming victim-1", cond)
 	}
 }
+
+// TestBootstrapWithATokenTheAPIServerWouldRefuseIsDenied: a token Secret
+// whose auth-extra-groups the bootstrap authenticator refuses cannot
+// authenticate anybody, so nothing it seems to request is approved.
+func TestBootstrapWithATokenTheAPIServerWouldRefuseIsDenied(t *testing.T) {
+	startManager(t)
+	createToken(t, "badgrp", time.Now().Add(time.Hour), "system:masters")
+	createCSR(t, clientCSR("boot-bad-groups", "system:node:badgrp-1"), "system:bootstrap:badgrp", bootstrappers...)
+	cond := waitForCondition(t, "boot-bad-groups", certificatesv1.CertificateDenied)
+	if cond.Reason != policy.ReasonBootstrapTokenInvalid || !strings.Contains(cond.Message, "auth-extra-groups") {
+		t.Errorf("condition = %+v, want BootstrapTokenInvalid about auth-extra-groups", cond)
+	}
+}

@@ -240,6 +240,8 @@ func (b *compiledBootstrap) violations(r *Request, facts Facts) Violations {
 	var v Violations
 	if tv := CheckBootstrapToken(r.TokenID, facts.BootstrapToken, facts.Now); tv != nil {
 		v = append(v, *tv)
+	} else if gv := CheckBootstrapGroups(r.TokenID, facts.BootstrapToken, r.Groups); gv != nil {
+		v = append(v, *gv)
 	}
 	if b.allowedNames != nil && !b.allowedNames.MatchString(r.NodeName) {
 		v = append(v, Violation{Reason: ReasonNodeNameNotAllowed, Message: fmt.Sprintf(

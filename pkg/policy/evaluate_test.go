@@ -222,7 +222,7 @@ func TestEvaluate(t *testing.T) {
 			want: Decision{Result: Approve, Reason: wire.ReasonAutoApproved, Policy: "pool-a"},
 		},
 		"a bootstrap request from pool-b is governed by the pool-b policy": {
-			csr: buildCSR(t, asBootstrap(bTokenID, bPoolB)), token: token,
+			csr: buildCSR(t, asBootstrap(bTokenID, bPoolB)), token: buildTokenSecret(bTokenID, withTokenData("auth-extra-groups", bPoolB)),
 			policies: []P{
 				buildBootstrapPolicy("pool-a", BR{}, withSelectorGroups(bPoolA)),
 				buildBootstrapPolicy("pool-b", BR{Action: review}, withSelectorGroups(bPoolB)),

@@ -3,9 +3,13 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
 // BootstrapTokenSecretType is the type of bootstrap-token Secrets (k8s.io/cluster-bootstrap).
@@ -19,6 +23,8 @@ const (
 	bootstrapTokenIDKey         = "token-id"
 	bootstrapTokenExpirationKey = "expiration"
 	bootstrapTokenUsageAuthKey  = "usage-bootstrap-authentication"
+	// bootstrapTokenExtraGroupsKey holds the token's extra groups, comma-separated.
+	bootstrapTokenExtraGroupsKey = "auth-extra-groups" //nolint:gosec // a data key, not a credential
 )
 
 var bootstrapTokenIDPattern = regexp.MustCompile(`^[a-z0-9]{6}$`)
@@ -56,6 +62,41 @@ func CheckBootstrapToken(tokenID string, secret *corev1.Secret, now time.Time) *
 		}
 		if !now.Before(t) {
 			return invalid("expired at %s", t.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// bootstrapGroupPattern is what every extra group must match
+// (k8s.io/cluster-bootstrap's BootstrapGroupPattern, anchored).
+var bootstrapGroupPattern = regexp.MustCompile(`\Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\z`)
+
+// CheckBootstrapGroups reports why the groups of a bootstrap request do not
+// match its token Secret as the API server's bootstrap authenticator reads
+// it now. The authenticator splits auth-extra-groups on commas, trims
+// nothing, and refuses the whole token when an entry does not match
+// system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]; nodetrust refuses it too.
+// A system:bootstrappers:* group the request was made in but the token no
+// longer grants means the token was re-scoped since: its old pool's
+// policies must not apply, so that is refused as well. secret must be a
+// token CheckBootstrapToken accepts; it returns nil when the groups match.
+func CheckBootstrapGroups(tokenID string, secret *corev1.Secret, requestGroups []string) *Violation {
+	invalid := func(format string, args ...any) *Violation {
+		return &Violation{Reason: ReasonBootstrapTokenInvalid,
+			Message: fmt.Sprintf("bootstrap token %q ", tokenID) + fmt.Sprintf(format, args...)}
+	}
+	granted := map[string]bool{}
+	if extra := string(secret.Data[bootstrapTokenExtraGroupsKey]); extra != "" {
+		for _, g := range strings.Split(extra, ",") {
+			if !bootstrapGroupPattern.MatchString(g) {
+				return invalid("has an auth-extra-groups entry %q the API server refuses", pkcs10.Truncate(g, 64))
+			}
+			granted[g] = true
+		}
+	}
+	for _, g := range requestGroups {
+		if strings.HasPrefix(g, csrstate.BootstrappersGroup+":") && !granted[g] {
+			return invalid("no longer grants group %q, which the request was made in", g)
 		}
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/nodetrust/nodetrust/pkg/csrstate"
 )
 
 func TestCheckBootstrapToken(t *testing.T) {
@@ -115,6 +117,45 @@ func TestCheckBootstrapToken(t *testing.T) {
 			}
 			if !strings.HasPrefix(got.Message, `bootstrap token "`+tc.tokenID+`" `) {
 				t.Errorf("Message = %q, want it to name the token %q", got.Message, tc.tokenID)
+			}
+		})
+	}
+}
+
+func TestCheckBootstrapGroups(t *testing.T) {
+	withGroups := func(groups string) *corev1.Secret {
+		return buildTokenSecret(bTokenID, withTokenData(bootstrapTokenExtraGroupsKey, groups))
+	}
+	tests := map[string]struct {
+		secret      *corev1.Secret
+		groups      []string
+		wantMessage string // "" for groups that match
+	}{
+		"a token without extra groups and a request in none": {
+			secret: buildTokenSecret(bTokenID, withoutTokenData(bootstrapTokenExtraGroupsKey)), groups: []string{csrstate.BootstrappersGroup}},
+		"a request in the groups its token grants": {
+			secret: withGroups(bPoolA + "," + bPoolB), groups: []string{csrstate.BootstrappersGroup, bPoolA, bPoolB}},
+		"an extra group with an upper-case letter is refused, as the API server refuses the token": {
+			secret: withGroups("system:bootstrappers:Pool-a"), wantMessage: `auth-extra-groups entry "system:bootstrappers:Pool-a"`},
+		"an extra group outside system:bootstrappers is refused": {
+			secret: withGroups("system:masters"), wantMessage: `"system:masters"`},
+		"an extra group with a space after the comma is refused: nothing is trimmed": {
+			secret: withGroups(bPoolA + ", " + bPoolB), wantMessage: `" system:bootstrappers:pool-b"`},
+		"an extra group ending in a dash is refused": {
+			secret: withGroups("system:bootstrappers:pool-"), wantMessage: "refuses"},
+		"an empty entry between commas is refused": {
+			secret: withGroups(bPoolA + ",," + bPoolB), wantMessage: `entry ""`},
+		"a request in a pool the token no longer grants is refused": {
+			secret: withGroups(bPoolB), groups: []string{csrstate.BootstrappersGroup, bPoolA}, wantMessage: `no longer grants group "system:bootstrappers:pool-a"`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := CheckBootstrapGroups(bTokenID, tc.secret, tc.groups)
+			switch {
+			case tc.wantMessage == "" && got != nil:
+				t.Fatalf("CheckBootstrapGroups() = %+v, want nil", *got)
+			case tc.wantMessage != "" && (got == nil || got.Reason != ReasonBootstrapTokenInvalid || !strings.Contains(got.Message, tc.wantMessage)):
+				t.Fatalf("CheckBootstrapGroups() = %+v, want BootstrapTokenInvalid containing %q", got, tc.wantMessage)
 			}
 		})
 	}
