@@ -37,6 +37,8 @@ const (
 	ReasonUnsupportedSigner    = "UnsupportedSigner"
 	ReasonUnsupportedPublicKey = "UnsupportedPublicKey"
 	ReasonInvalidRequest       = "InvalidRequest"
+	// ReasonCAKeyReused: the request carries the issuing CA's own public key.
+	ReasonCAKeyReused = "CAKeyReused"
 )
 
 // ErrCAExpiresTooSoon means the CA's own validity ends less than MinValidity
@@ -114,6 +116,10 @@ func Template(req Request, ca *x509.Certificate, limits Limits, now time.Time, r
 	default:
 		return nil, Permanent(ReasonUnsupportedPublicKey,
 			fmt.Sprintf("public key type %T is not supported", req.PublicKey), nil)
+	}
+	if k, ok := req.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(ca.PublicKey) {
+		// A leaf with the CA's key and subject-key ID could pass for the CA.
+		return nil, Permanent(ReasonCAKeyReused, "the request carries the CA's own public key", nil)
 	}
 	ski, err := SubjectKeyID(req.PublicKey)
 	if err != nil {
