@@ -106,20 +106,9 @@ func Template(req Request, ca *x509.Certificate, limits Limits, now time.Time, r
 	if limits.SignerMax <= 0 {
 		return nil, fmt.Errorf("signer maximum validity %v is not positive", limits.SignerMax)
 	}
-	usage := x509.KeyUsageDigitalSignature
-	switch req.PublicKey.(type) {
-	case *rsa.PublicKey:
-		if req.KeyEncipherment {
-			usage |= x509.KeyUsageKeyEncipherment
-		}
-	case *ecdsa.PublicKey, ed25519.PublicKey:
-	default:
-		return nil, Permanent(ReasonUnsupportedPublicKey,
-			fmt.Sprintf("public key type %T is not supported", req.PublicKey), nil)
-	}
-	if k, ok := req.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(ca.PublicKey) {
-		// A leaf with the CA's key and subject-key ID could pass for the CA.
-		return nil, Permanent(ReasonCAKeyReused, "the request carries the CA's own public key", nil)
+	usage, err := keyUsage(req, ca)
+	if err != nil {
+		return nil, err
 	}
 	ski, err := SubjectKeyID(req.PublicKey)
 	if err != nil {
@@ -211,4 +200,26 @@ func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	}
 	sum := sha256.Sum256(spki.PublicKey.Bytes)
 	return sum[:20], nil
+}
+
+// keyUsage is the key usage of a certificate for req's key: digital
+// signature, and key encipherment for an RSA key that asked for it. Key
+// types nodetrust does not issue for, and the issuing CA's own key (a leaf
+// with it could pass for the CA), are refused permanently.
+func keyUsage(req Request, ca *x509.Certificate) (x509.KeyUsage, error) {
+	usage := x509.KeyUsageDigitalSignature
+	switch req.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if req.KeyEncipherment {
+			usage |= x509.KeyUsageKeyEncipherment
+		}
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	default:
+		return 0, Permanent(ReasonUnsupportedPublicKey,
+			fmt.Sprintf("public key type %T is not supported", req.PublicKey), nil)
+	}
+	if k, ok := req.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(ca.PublicKey) {
+		return 0, Permanent(ReasonCAKeyReused, "the request carries the CA's own public key", nil)
+	}
+	return usage, nil
 }
