@@ -123,6 +123,9 @@ func (r *Reconciler) sign(ctx context.Context, request *policy.Request, active r
 	if err != nil {
 		return issuedCertificate{}, err
 	}
+	if err := signer.RefuseCAKeys(request.CSR.CSR.PublicKey, ca); err != nil {
+		return issuedCertificate{}, err
+	}
 	random := r.Random
 	if random == nil {
 		random = rand.Reader

@@ -218,8 +218,32 @@ func keyUsage(req Request, ca *x509.Certificate) (x509.KeyUsage, error) {
 		return 0, Permanent(ReasonUnsupportedPublicKey,
 			fmt.Sprintf("public key type %T is not supported", req.PublicKey), nil)
 	}
-	if k, ok := req.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(ca.PublicKey) {
-		return 0, Permanent(ReasonCAKeyReused, "the request carries the CA's own public key", nil)
+	if err := refuseCAKey(req.PublicKey, ca); err != nil {
+		return 0, err
 	}
 	return usage, nil
+}
+
+// RefuseCAKeys returns a permanent ReasonCAKeyReused error when pub is the
+// public key of any certificate ca holds: the issuing CA, the chain above
+// it and every certificate it trusts (a previous CA during rotation). A
+// leaf with such a key could pass for that CA.
+func RefuseCAKeys(pub crypto.PublicKey, ca *CA) error {
+	certs := append([]*x509.Certificate{ca.Certificate}, ca.Chain...)
+	for _, c := range append(certs, ca.Trusted...) {
+		if err := refuseCAKey(pub, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func refuseCAKey(pub crypto.PublicKey, ca *x509.Certificate) error {
+	if ca == nil {
+		return nil
+	}
+	if k, ok := pub.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(ca.PublicKey) {
+		return Permanent(ReasonCAKeyReused, "the request carries the public key of a CA of this signer", nil)
+	}
+	return nil
 }

@@ -227,3 +227,33 @@ func TestTemplateErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestRefuseCAKeys(t *testing.T) {
+	root := signertest.NewCA(t, signertest.ECDSAP256, "root")
+	issuing := signertest.NewIntermediateCA(t, signertest.ECDSAP256, "issuing", root)
+	previous := signertest.NewCA(t, signertest.ECDSAP256, "previous")
+	ca := &signer.CA{Certificate: issuing.Cert, Chain: []*x509.Certificate{root.Cert},
+		Trusted: []*x509.Certificate{root.Cert, previous.Cert}}
+	tests := map[string]struct {
+		key     crypto.PublicKey
+		refused bool
+	}{
+		"a fresh key is not refused":                          {key: signertest.NewKey(t, signertest.ECDSAP256).Public()},
+		"the issuing CA's key is refused":                     {key: issuing.Cert.PublicKey, refused: true},
+		"the key of the root above it is refused":             {key: root.Cert.PublicKey, refused: true},
+		"the key of a previous CA still trusted is refused":   {key: previous.Cert.PublicKey, refused: true},
+		"a key of a type without Equal is left to the signer": {key: "not a key"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := signer.RefuseCAKeys(tc.key, ca)
+			p, permanent := signer.IsPermanent(err)
+			switch {
+			case tc.refused && (!permanent || p.Reason != signer.ReasonCAKeyReused):
+				t.Fatalf("error %v, want permanent %s", err, signer.ReasonCAKeyReused)
+			case !tc.refused && err != nil:
+				t.Fatalf("error %v, want none", err)
+			}
+		})
+	}
+}
