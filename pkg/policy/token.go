@@ -55,7 +55,9 @@ func CheckBootstrapToken(tokenID string, secret *corev1.Secret, now time.Time) *
 	case string(secret.Data[bootstrapTokenUsageAuthKey]) != "true":
 		return invalid("does not allow authentication (%s is not \"true\")", bootstrapTokenUsageAuthKey)
 	}
-	if exp, ok := secret.Data[bootstrapTokenExpirationKey]; ok {
+	// As the authenticator reads it: an empty expiration never expires, an
+	// unreadable one has expired.
+	if exp := secret.Data[bootstrapTokenExpirationKey]; len(exp) > 0 {
 		t, err := time.Parse(time.RFC3339, string(exp))
 		if err != nil {
 			return invalid("has an unreadable expiration %q", exp)
