@@ -59,6 +59,27 @@ const (
 	ViolationReview ViolationAction = "Review"
 )
 
+// AddressChangeAction is what a policy does with a serving request that asks
+// for an address the node did not hold when nodetrust last issued it a
+// serving certificate.
+// +kubebuilder:validation:Enum=Review;Deny;Approve
+type AddressChangeAction string
+
+const (
+	// AddressChangeReview leaves the request pending for a human, labelled
+	// for review, with the old and new addresses in the message.
+	AddressChangeReview AddressChangeAction = "Review"
+	// AddressChangeDeny breaks the policy (see onViolation).
+	AddressChangeDeny AddressChangeAction = "Deny"
+	// AddressChangeApprove decides the request as if the addresses had not
+	// changed, for clusters whose node addresses churn.
+	AddressChangeApprove AddressChangeAction = "Approve"
+)
+
+// NodeNamePlaceholder stands for the requesting node's name in
+// serving.dnsNameTemplates.
+const NodeNamePlaceholder = "{node}"
+
 // ECDSACurve names an elliptic curve.
 // +kubebuilder:validation:Enum=P256;P384;P521
 type ECDSACurve string
@@ -205,8 +226,12 @@ type ClientRenewalRules struct {
 
 // ServingRules govern kubelet serving certificates. The CN must always equal
 // the requester, and the requesting Node must exist: requests that arrive
-// before their Node registers wait for it. Every DNS and IP SAN must be one
-// of the Node's status.addresses or be allowed below.
+// before their Node registers wait for it. Every IP SAN must be one of the
+// Node's status.addresses or be inside allowedIPRanges. Every DNS SAN must be
+// the node's name, a name dnsNameTemplates ties to the node, a DNS address
+// the Node reports inside nodeReportedDNSDomains, or one of allowedDNSNames.
+// No SAN may be another Node's address or an in-cluster name or IP, whatever
+// this policy says. See docs/policy.md.
 // +kubebuilder:validation:XValidation:rule="has(self.signer) == (has(self.action) && self.action == 'ApproveAndSign')",message="signer is required with action ApproveAndSign and allowed only with it"
 type ServingRules struct {
 	// Action for requests that pass every rule: Approve, Review (the
@@ -222,10 +247,36 @@ type ServingRules struct {
 	// +optional
 	Signer string `json:"signer,omitempty"`
 
-	// AllowedDNSNames are extra DNS SANs a node may claim beyond its
-	// addresses. Each entry is an exact name or a pattern whose leading "*."
-	// stands for exactly one label, e.g. "*.nodes.example.com". Patterns only
-	// allow names; wildcard SANs in requests are always denied.
+	// DNSNameTemplates are DNS names tied to the requesting node: each entry
+	// holds "{node}" once, as whole labels, and a node may claim the entry
+	// with "{node}" replaced by its own name, e.g. "{node}.nodes.example.com".
+	// A name that another template (of any policy) ties to another node is
+	// denied.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +optional
+	DNSNameTemplates []string `json:"dnsNameTemplates,omitempty"`
+
+	// NodeReportedDNSDomains are DNS domains in which a DNS address the Node
+	// reports in status.addresses (Hostname, InternalDNS, ExternalDNS) may be
+	// claimed: the name must equal a domain or lie under it. A kubelet
+	// writes its own Node status, so choose domains whose names no other
+	// node's kubelet can pass off as its own. Names outside these domains
+	// that a Node reports are not enough.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +optional
+	NodeReportedDNSDomains []string `json:"nodeReportedDNSDomains,omitempty"`
+
+	// AllowedDNSNames are extra DNS SANs any node this policy governs may
+	// claim. Each entry is an exact name or a pattern whose leading "*."
+	// stands for exactly one label, e.g. "*.nodes.example.com". These names
+	// are not tied to one node: under "*.nodes.example.com" every node may
+	// claim every sibling's name, which the policy's DNSNamesTiedToNode
+	// condition says. Prefer dnsNameTemplates. Patterns only allow names;
+	// wildcard SANs in requests are always denied.
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=253
@@ -261,6 +312,14 @@ type ServingRules struct {
 	// manager's resolver, only to IP addresses of the Node. Off by default.
 	// +optional
 	ResolveDNSNames bool `json:"resolveDNSNames,omitempty"`
+
+	// OnAddressChange is what happens to a request that asks for a SAN the
+	// node did not hold when nodetrust last issued it a serving certificate:
+	// Review (the default), Deny, or Approve for clusters whose node
+	// addresses churn. A node's first serving certificate is not a change.
+	// +kubebuilder:default=Review
+	// +optional
+	OnAddressChange AddressChangeAction `json:"onAddressChange,omitempty"`
 }
 
 // KeyRules list the public keys a request may carry. Absent members allow nothing.
@@ -312,6 +371,21 @@ const (
 	// ReasonNodeWritableSelector says the policy is ignored because its
 	// nodeSelector reads labels a kubelet may set on its own Node.
 	ReasonNodeWritableSelector = "NodeWritableSelector"
+)
+
+// ConditionDNSNamesTiedToNode is the condition type that says whether every
+// DNS name a policy's serving rules allow is tied to one node. It is False,
+// with reason UntiedDNSNames, when serving.allowedDNSNames is set: any node
+// the policy governs may then claim those names, a sibling's included.
+const ConditionDNSNamesTiedToNode = "DNSNamesTiedToNode"
+
+// Reasons of the DNSNamesTiedToNode condition.
+const (
+	// ReasonTiedDNSNames says every DNS name the policy allows is tied to one node.
+	ReasonTiedDNSNames = "TiedToNode"
+	// ReasonUntiedDNSNames says serving.allowedDNSNames lets any governed
+	// node claim the same names.
+	ReasonUntiedDNSNames = "UntiedDNSNames"
 )
 
 // NodeCertificatePolicyStatus is the observed state of a NodeCertificatePolicy.

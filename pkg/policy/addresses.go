@@ -19,23 +19,28 @@ import (
 // otherwise) and the audit reports a current serving certificate with one
 // (san-mismatch), both by asking it.
 //
-// A DNS SAN is owned through a Hostname, InternalDNS or ExternalDNS address,
-// compared as CanonicalDNSName; an IP SAN through an InternalIP or ExternalIP
-// address that parses as an IP, compared as CanonicalIP. An address of one
-// family never owns a SAN of the other (an InternalIP does not own the DNS
-// SAN spelling it), and addresses of other types own nothing. The zero
-// value owns nothing.
+// A DNS SAN is owned when it is the Node's name (metadata.name, which the
+// API server fixed when the Node registered) or through a Hostname,
+// InternalDNS or ExternalDNS address (which the kubelet reports, a claim),
+// compared as CanonicalDNSName; an IP SAN through an InternalIP or
+// ExternalIP address that parses as an IP, compared as CanonicalIP. An
+// address of one family never owns a SAN of the other (an InternalIP does
+// not own the DNS SAN spelling it), and addresses of other types own
+// nothing. The zero value owns nothing.
 type NodeAddresses struct {
+	name     string
 	dnsNames map[string]bool
 	ips      []net.IP
 }
 
-// NodeAddressesOf returns the addresses node reports. A nil node has none.
+// NodeAddressesOf returns the addresses of node: its name and what it
+// reports. A nil node has none.
 func NodeAddressesOf(node *corev1.Node) NodeAddresses {
 	a := NodeAddresses{dnsNames: map[string]bool{}}
 	if node == nil {
 		return a
 	}
+	a.name = CanonicalDNSName(node.Name)
 	for _, addr := range node.Status.Addresses {
 		switch addr.Type {
 		case corev1.NodeHostName, corev1.NodeInternalDNS, corev1.NodeExternalDNS:
@@ -49,8 +54,20 @@ func NodeAddressesOf(node *corev1.Node) NodeAddresses {
 	return a
 }
 
-// OwnsDNSName reports whether name is one of the Node's DNS-type addresses.
+// OwnsDNSName reports whether name is the Node's name or one of its
+// DNS-type addresses.
 func (a NodeAddresses) OwnsDNSName(name string) bool {
+	return a.IsNodeName(name) || a.ReportsDNSName(name)
+}
+
+// IsNodeName reports whether name is the Node's own name.
+func (a NodeAddresses) IsNodeName(name string) bool {
+	return a.name != "" && CanonicalDNSName(name) == a.name
+}
+
+// ReportsDNSName reports whether name is one of the DNS-type addresses the
+// Node reports in status.addresses: what its kubelet says about itself.
+func (a NodeAddresses) ReportsDNSName(name string) bool {
 	return a.dnsNames[CanonicalDNSName(name)]
 }
 
@@ -87,7 +104,10 @@ func IPKey(ip net.IP) string { return "ip:" + CanonicalIP(ip).String() }
 // Keys returns the keys (DNSNameKey, IPKey) of every address the Node owns,
 // sorted.
 func (a NodeAddresses) Keys() []string {
-	keys := make([]string, 0, len(a.dnsNames)+len(a.ips))
+	keys := make([]string, 0, 1+len(a.dnsNames)+len(a.ips))
+	if a.name != "" {
+		keys = append(keys, "dns:"+a.name)
+	}
 	for name := range a.dnsNames {
 		keys = append(keys, "dns:"+name)
 	}

@@ -48,9 +48,12 @@ type compiledRenewal struct {
 }
 
 type compiledServing struct {
-	action         v1alpha1.Action
-	signer         string
-	dnsPatterns    []string
+	action          v1alpha1.Action
+	signer          string
+	templates       []dnsTemplate
+	reportedDomains []string
+	onAddressChange v1alpha1.AddressChangeAction
+	dnsPatterns     []string
 	ipRanges       []*net.IPNet
 	allowLoopback  bool
 	maxDNSNames    int
@@ -203,6 +206,28 @@ func compileServing(sv *v1alpha1.ServingRules, errs []error) (*compiledServing, 
 	}
 	if sv.Action == "" || sv.Action == v1alpha1.ServingReview {
 		c.action = v1alpha1.ActionReview
+	}
+	c.onAddressChange = orDefault(sv.OnAddressChange, v1alpha1.AddressChangeReview)
+	switch c.onAddressChange {
+	case v1alpha1.AddressChangeReview, v1alpha1.AddressChangeDeny, v1alpha1.AddressChangeApprove:
+	default:
+		errs = append(errs, fmt.Errorf("serving.onAddressChange %q is not Review, Deny or Approve", sv.OnAddressChange))
+	}
+	for _, raw := range sv.DNSNameTemplates {
+		t, err := compileDNSTemplate(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("serving.dnsNameTemplates: %w", err))
+			continue
+		}
+		c.templates = append(c.templates, t)
+	}
+	for _, domain := range sv.NodeReportedDNSDomains {
+		canon := CanonicalDNSName(domain)
+		if len(validation.IsDNS1123Subdomain(canon)) > 0 {
+			errs = append(errs, fmt.Errorf("serving.nodeReportedDNSDomains: %q is not a DNS domain", domain))
+			continue
+		}
+		c.reportedDomains = append(c.reportedDomains, canon)
 	}
 	for _, pattern := range sv.AllowedDNSNames {
 		canon := CanonicalDNSName(pattern)

@@ -53,6 +53,10 @@ type Facts struct {
 	// node name that were approved, by anyone. Only read for ClientBootstrap
 	// requests.
 	PriorBootstrapApprovals []PriorApproval
+	// KnownAddresses are the addresses the Node held when nodetrust last
+	// issued or approved it a serving certificate, nil when it never did.
+	// Only read for Serving requests.
+	KnownAddresses *KnownAddresses
 	// ReadySigners maps the name of every NodeCertificateSigner that signs
 	// now to the signer name it signs for. Policies with action
 	// ApproveAndSign approve only when their signer is here, for the
@@ -89,7 +93,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, r *Request, facts Facts, polic
 	if v := Invariants(r, facts.Cluster); len(v) > 0 {
 		return deny(v, ""), nil
 	}
-	if v := claimedByOtherNodes(r, facts); len(v) > 0 {
+	if v := append(claimedByOtherNodes(r, facts), tiedToOtherNodes(r, policies)...); len(v) > 0 {
 		return deny(v, ""), nil
 	}
 	if d, waiting := awaitingNode(r, facts.Node); waiting {
@@ -177,6 +181,7 @@ func (p *Compiled) governs(r *Request, node *corev1.Node) bool {
 func (e *Evaluator) evaluatePolicy(ctx context.Context, r *Request, facts Facts, p *Compiled) (Decision, error) {
 	v := p.commonViolations(r)
 	var action v1alpha1.Action
+	var changed string // the AddressChanged message a serving request deserves
 	switch r.Kind {
 	case v1alpha1.KindClientBootstrap:
 		action = p.bootstrap.action
@@ -193,12 +198,20 @@ func (e *Evaluator) evaluatePolicy(ctx context.Context, r *Request, facts Facts,
 			return Decision{}, err
 		}
 		v = append(v, sv...)
+		switch changed = addressChange(r, facts.KnownAddresses); {
+		case changed == "" || p.serving.onAddressChange == v1alpha1.AddressChangeApprove:
+			changed = ""
+		case p.serving.onAddressChange == v1alpha1.AddressChangeDeny:
+			v, changed = append(v, Violation{Reason: ReasonAddressChanged, Message: changed}), ""
+		}
 	}
 	switch {
 	case len(v) > 0 && p.reviewViolation:
 		return Decision{Result: Review, Reason: v.Reason(), Message: v.Message(), Policy: p.Name}, nil
 	case len(v) > 0:
 		return deny(v, p.Name), nil
+	case changed != "":
+		return Decision{Result: Review, Reason: ReasonAddressChanged, Message: changed, Policy: p.Name}, nil
 	case action == v1alpha1.ActionReview:
 		return Decision{Result: Review, Reason: ReasonPolicyRequiresReview,
 			Message: fmt.Sprintf("policy %s asks a human to review %s requests", p.Name, r.Kind), Policy: p.Name}, nil
@@ -275,9 +288,10 @@ func (e *Evaluator) servingViolations(ctx context.Context, r *Request, node *cor
 	}
 	owned := NodeAddressesOf(node)
 	for _, name := range r.CSR.DNSNames {
-		if !owned.OwnsDNSName(name) && !s.dnsAllowed(CanonicalDNSName(name)) {
+		if !s.dnsNameOf(name, node.Name, owned) {
 			v = append(v, Violation{Reason: ReasonSANNotOwnedByNode, Message: fmt.Sprintf(
-				"DNS SAN %q is not an address of Node %q nor allowed by the policy", name, node.Name)})
+				"DNS SAN %q is not Node %q's name, a name the policy ties to it, a name it reports inside a domain the policy allows, "+
+					"nor allowed by the policy", pkcs10.Truncate(name, maxQuoted), node.Name)})
 		}
 	}
 	for _, ip := range r.CSR.IPAddresses {
@@ -300,6 +314,21 @@ func (e *Evaluator) servingViolations(ctx context.Context, r *Request, node *cor
 		v = append(v, rv...)
 	}
 	return v, nil
+}
+
+// dnsNameOf reports whether the serving rules let the Node named node, with
+// addresses owned, claim the DNS name: its own name, a name a template ties
+// to it, a name it reports inside an allowed domain, or an untied allowed
+// name.
+func (s *compiledServing) dnsNameOf(name, node string, owned NodeAddresses) bool {
+	canon := CanonicalDNSName(name)
+	switch {
+	case owned.IsNodeName(canon), s.tiedToNode(canon, node):
+		return true
+	case owned.ReportsDNSName(canon) && s.inReportedDomain(canon):
+		return true
+	}
+	return s.dnsAllowed(canon)
 }
 
 func (s *compiledServing) dnsAllowed(name string) bool {

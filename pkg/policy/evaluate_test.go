@@ -81,10 +81,15 @@ func TestEvaluate(t *testing.T) {
 	}
 	bootPolicy := buildBootstrapPolicy("bootstrap", BR{})
 	renewPolicy := buildRenewalPolicy("renewal", RR{})
-	servePolicy := buildServingPolicy("serving", SR{Action: serveApprove})
+	// The Node's reported DNS names are under example.com (or lan).
+	reportedDomains := []string{"example.com", "lan"}
+	servePolicy := buildServingPolicy("serving", SR{Action: serveApprove, NodeReportedDNSDomains: reportedDomains})
 	servingWith := func(r SR, opts ...buildPolicyOption) P {
 		if r.Action == "" {
 			r.Action = serveApprove
+		}
+		if r.NodeReportedDNSDomains == nil {
+			r.NodeReportedDNSDomains = reportedDomains
 		}
 		return buildServingPolicy("serving", r, opts...)
 	}

@@ -24,13 +24,13 @@ func ReasonCodes() []string {
 			ReasonInvalidOrganization, ReasonInvalidCommonName, ReasonEmptyNodeName, ReasonInvalidNodeName,
 			ReasonCommonNameMismatch, ReasonInvalidUsages, ReasonSANsNotAllowed, ReasonMissingSANs,
 			ReasonWildcardSAN, ReasonInvalidDNSName, ReasonClusterIdentitySAN, ReasonForbiddenIPSAN,
-			ReasonLoopbackIPSAN, ReasonSANOfAnotherNode,
+			ReasonLoopbackIPSAN, ReasonInClusterSAN, ReasonSANOfAnotherNode, ReasonSANTiedToAnotherNode,
 		},
 		[]string{
 			ReasonKeyNotAllowed, ReasonExpirationTooLong, ReasonBootstrapTokenInvalid,
 			ReasonNodeNameNotAllowed, ReasonNodeAlreadyExists, ReasonNodeNameReserved, ReasonRequestTooOld, ReasonNodeNotFound,
 			ReasonTooManyDNSNames, ReasonTooManyIPAddresses, ReasonSANNotOwnedByNode,
-			ReasonDNSNameDoesNotResolve, ReasonDNSNameResolvesElsewhere,
+			ReasonDNSNameDoesNotResolve, ReasonDNSNameResolvesElsewhere, ReasonAddressChanged,
 		},
 	)
 }

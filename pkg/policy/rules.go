@@ -29,15 +29,29 @@ const (
 	ReasonClusterIdentitySAN  = "ClusterIdentitySAN"
 	ReasonForbiddenIPSAN      = "ForbiddenIPSAN"
 	ReasonLoopbackIPSAN       = "LoopbackIPSAN"
+	ReasonInClusterSAN        = "InClusterSAN"
 )
 
-// ClusterIdentity names the API server as clients see it. A kubelet serving
-// certificate that claims any of it could impersonate the API server.
+// ClusterIdentity names what belongs to the cluster rather than to a node:
+// the API server as clients see it, and the names and IPs of Services and
+// Pods. A kubelet serving certificate that claims any of it could
+// impersonate the API server, a Service or a Pod.
 type ClusterIdentity struct {
 	// Domain is the cluster DNS domain, e.g. "cluster.local".
 	Domain string
 	// ServiceIPs are the ClusterIPs of the default/kubernetes Service.
 	ServiceIPs []net.IP
+	// InClusterRanges are the IP ranges of Services and Pods.
+	InClusterRanges []InClusterRange
+}
+
+// InClusterRange is an IP range of Services or Pods, and where it was read.
+type InClusterRange struct {
+	// CIDR is the range.
+	CIDR *net.IPNet
+	// Source names the object or flag the range was read from, for
+	// messages, e.g. `ServiceCIDR "kubernetes"`.
+	Source string
 }
 
 var (
@@ -150,6 +164,11 @@ func sanInvariants(csr *pkcs10.Request, cluster ClusterIdentity) Violations {
 			v = append(v, Violation{Reason: ReasonInvalidDNSName, Message: fmt.Sprintf("DNS SAN %q is not a valid DNS name", name)})
 		case clusterNames[canon] || strings.HasPrefix(canon, "kubernetes.default.svc."):
 			v = append(v, Violation{Reason: ReasonClusterIdentitySAN, Message: fmt.Sprintf("DNS SAN %q names the Kubernetes API server", name)})
+		default:
+			if domain, ok := inClusterDomain(canon, cluster.Domain); ok {
+				v = append(v, Violation{Reason: ReasonInClusterSAN, Message: fmt.Sprintf(
+					"DNS SAN %q is in %q, where the cluster names its Services and Pods", name, domain)})
+			}
 		}
 	}
 	for _, ip := range csr.IPAddresses {
@@ -165,9 +184,27 @@ func sanInvariants(csr *pkcs10.Request, cluster ClusterIdentity) Violations {
 		case slices.ContainsFunc(cluster.ServiceIPs, ip.Equal):
 			v = append(v, Violation{Reason: ReasonClusterIdentitySAN,
 				Message: fmt.Sprintf("IP SAN %s is the Kubernetes API server's Service IP", ip)})
+		default:
+			if i := slices.IndexFunc(cluster.InClusterRanges, func(r InClusterRange) bool { return r.CIDR.Contains(ip) }); i >= 0 {
+				r := cluster.InClusterRanges[i]
+				v = append(v, Violation{Reason: ReasonInClusterSAN, Message: fmt.Sprintf(
+					"IP SAN %s is inside %s of %s, an in-cluster range", ip, r.CIDR, r.Source)})
+			}
 		}
 	}
 	return v
+}
+
+// inClusterDomain returns the in-cluster domain the canonical name equals
+// or lies under: "svc" (as in <service>.<namespace>.svc) or the cluster
+// domain.
+func inClusterDomain(name, clusterDomain string) (string, bool) {
+	for _, d := range []string{"svc", CanonicalDNSName(clusterDomain)} {
+		if d != "" && (name == d || strings.HasSuffix(name, "."+d)) {
+			return d, true
+		}
+	}
+	return "", false
 }
 
 func clusterDNSNames(domain string) map[string]bool {

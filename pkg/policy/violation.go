@@ -10,3 +10,7 @@ type Violation = pkcs10.Violation
 
 // Violations is an ordered list of rule violations (pkcs10.Violations).
 type Violations = pkcs10.Violations
+
+// maxQuoted bounds a value a requester wrote (a name, a common name) quoted
+// in a violation message: the longest DNS name.
+const maxQuoted = 253
