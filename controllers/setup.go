@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"time"
 
@@ -70,6 +71,9 @@ type Config struct {
 	Backends map[signers.BackendKind]signers.BackendFactory
 	// ClusterDomain is the cluster DNS domain; default DefaultClusterDomain.
 	ClusterDomain string
+	// ServiceClusterIPRanges are the Service IP ranges assumed when the
+	// cluster has no ServiceCIDR objects. Optional.
+	ServiceClusterIPRanges []*net.IPNet
 	// MaxPendingPerRequester bounds the pending CSRs considered per
 	// requester; nil means DefaultMaxPendingPerRequester, 0 no bound.
 	MaxPendingPerRequester *int
@@ -145,7 +149,8 @@ func Setup(mgr ctrl.Manager, cfg Config) error {
 		return err
 	}
 	reg, store := registry.New(), &policystore.Store{}
-	gatherer := &facts.Gatherer{Reader: mgr.GetClient(), Clock: clk, ClusterDomain: domain, Policies: store, Signers: reg}
+	gatherer := &facts.Gatherer{Reader: mgr.GetClient(), Clock: clk, ClusterDomain: domain, ServiceRanges: cfg.ServiceClusterIPRanges,
+		Policies: store, Signers: reg}
 	c := mgr.GetClient()
 	reconcilers := map[Loop]interface{ SetupWithManager(ctrl.Manager) error }{
 		LoopApproval: &approval.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("nodetrust-approver"), Clock: clk, Facts: gatherer,

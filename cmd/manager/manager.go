@@ -80,6 +80,7 @@ func setupControllers(mgr ctrl.Manager, o *options) error {
 		SignerNamespace:        o.SignerNamespace,
 		Backends:               signerBackends(mgr, o),
 		ClusterDomain:          o.ClusterDomain,
+		ServiceClusterIPRanges: o.serviceRanges,
 		MaxPendingPerRequester: &o.MaxPendingPerRequester,
 		RecordRetention:        o.RecordRetention,
 		Metrics:                metrics.Registry,

@@ -29,6 +29,8 @@ type options struct {
 	RenewDeadline           time.Duration
 	RetryPeriod             time.Duration
 	ClusterDomain           string
+	ServiceClusterIPRange   string
+	serviceRanges           []*net.IPNet
 	MaxPendingPerRequester  int
 	SignerNamespace         string
 	SignerFilesDir          string
@@ -60,6 +62,9 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		"How long leader-election clients wait between attempts.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local",
 		"Cluster DNS domain; serving certificates may not claim kubernetes.default.svc.<domain>.")
+	fs.StringVar(&o.ServiceClusterIPRange, "service-cluster-ip-range", "",
+		"Comma-separated Service CIDRs (as given to kube-apiserver) that serving certificates may not claim when the cluster has no "+
+			"ServiceCIDR objects; with ServiceCIDRs (Kubernetes 1.33 and later) those are read instead.")
 	fs.IntVar(&o.MaxPendingPerRequester, "max-pending-per-requester", controllers.DefaultMaxPendingPerRequester,
 		"Pending CSRs considered per requester; newer ones beyond it are denied. 0 disables the bound.")
 	fs.StringVar(&o.SignerNamespace, "signer-namespace", "nodetrust-system",
@@ -104,6 +109,16 @@ func (o *options) validate() error {
 	}
 	if errs := validation.IsDNS1123Subdomain(o.ClusterDomain); len(errs) > 0 {
 		return fmt.Errorf("--cluster-domain %q is not a DNS domain: %s", o.ClusterDomain, strings.Join(errs, "; "))
+	}
+	for _, c := range strings.Split(o.ServiceClusterIPRange, ",") {
+		if c == "" && o.ServiceClusterIPRange == "" {
+			break
+		}
+		_, n, err := net.ParseCIDR(strings.TrimSpace(c))
+		if err != nil {
+			return fmt.Errorf("--service-cluster-ip-range %q: %q is not a CIDR", o.ServiceClusterIPRange, c)
+		}
+		o.serviceRanges = append(o.serviceRanges, n)
 	}
 	if err := o.validateSigning(); err != nil {
 		return err

@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -136,4 +137,54 @@ func TestMissingPolicy(t *testing.T) {
 	res, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Name: "gone"}})
 	fixtures.CheckResult(t, res, err, reconcile.Result{}, fixtures.NoError)
 	fixtures.CheckWrites(t, w)
+}
+
+func TestDNSNamesTiedToNode(t *testing.T) {
+	serving := func(r v1alpha1.ServingRules) v1alpha1.NodeCertificatePolicySpec {
+		return v1alpha1.NodeCertificatePolicySpec{Serving: &r}
+	}
+	tests := map[string]struct {
+		spec        v1alpha1.NodeCertificatePolicySpec
+		want        metav1.ConditionStatus // "" for no condition
+		wantReason  string
+		wantMessage string
+	}{
+		"serving rules without allowedDNSNames tie every name to a node": {
+			spec: serving(v1alpha1.ServingRules{DNSNameTemplates: []string{"{node}.nodes.example.com"}}),
+			want: metav1.ConditionTrue, wantReason: v1alpha1.ReasonTiedDNSNames,
+		},
+		"an untied wildcard is flagged with its risk": {
+			spec: serving(v1alpha1.ServingRules{AllowedDNSNames: []string{"*.pool-a.example.com", "metrics.example.com"}}),
+			want: metav1.ConditionFalse, wantReason: v1alpha1.ReasonUntiedDNSNames,
+			wantMessage: "serving.allowedDNSNames *.pool-a.example.com, metrics.example.com are not tied to a node: every node this policy governs may claim them, a sibling's name included",
+		},
+		"a policy without serving rules has no such condition": {
+			spec: v1alpha1.NodeCertificatePolicySpec{ClientRenewal: &v1alpha1.ClientRenewalRules{}},
+		},
+		"an invalid policy has only Ready": {
+			spec: serving(v1alpha1.ServingRules{AllowedDNSNames: []string{"a_b"}}),
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := fixtures.NewClient(&fixtures.Writes{}, policyAt(1, tc.spec, nil))
+			r := &Reconciler{Client: c, Policies: &policystore.Store{}}
+			if _, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Name: "p"}}); err != nil {
+				t.Fatal(err)
+			}
+			got := &v1alpha1.NodeCertificatePolicy{}
+			if err := c.Get(context.Background(), types.NamespacedName{Name: "p"}, got); err != nil {
+				t.Fatal(err)
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionDNSNamesTiedToNode)
+			switch {
+			case tc.want == "" && cond != nil:
+				t.Fatalf("DNSNamesTiedToNode = %+v, want none", *cond)
+			case tc.want == "":
+			case cond == nil || cond.Status != tc.want || cond.Reason != tc.wantReason || cond.ObservedGeneration != 1 ||
+				!strings.HasPrefix(cond.Message, tc.wantMessage):
+				t.Fatalf("DNSNamesTiedToNode = %+v, want %s %s %q", cond, tc.want, tc.wantReason, tc.wantMessage)
+			}
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -81,6 +82,13 @@ func TestReconcile(t *testing.T) {
 			fixtures.Now.Add(validity).Format("2006-01-02T15:04:05Z") + ", issued by NodeCertificateSigner serving-ca"
 	}
 	mismatch := `common name "system:node:worker-2" does not match the requester "system:node:worker-1"`
+	foreignIP := `IP SAN 10.0.0.12 is not an address Node "worker-1" may claim under the policies that govern it`
+	siblingIP := `IP SAN 10.0.0.12 is an address of Node "worker-2"`
+	withIP := func(n *corev1.Node, ip string) *corev1.Node {
+		n = n.DeepCopy()
+		n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
+		return n
+	}
 	stranger := `requester "alice" is neither a node nor a bootstrap token user of kubernetes.io/kube-apiserver-client-kubelet`
 
 	tests := map[string]struct {
@@ -110,8 +118,8 @@ func TestReconcile(t *testing.T) {
 			wantWrites: []string{writeStatus}, wantValidity: 2 * time.Hour, wantEvents: []string{issuedEvent(2 * time.Hour)},
 		},
 		"the CSR's expirationSeconds caps the validity": {
-			csr:        fixtures.CSR(t, "short", fixtures.AsServing([]string{fixtures.NodeName}), approved, fixtures.WithExpirationSeconds(3600)),
-			signerName: certificatesv1.KubeletServingSignerName,
+			csr:     fixtures.CSR(t, "short", fixtures.AsServing([]string{fixtures.NodeName}), approved, fixtures.WithExpirationSeconds(3600)),
+			objects: []client.Object{node}, signerName: certificatesv1.KubeletServingSignerName,
 			wantWrites: []string{writeStatus}, wantValidity: time.Hour, wantEvents: []string{issuedEvent(time.Hour)},
 		},
 		"without a ready signer nothing happens": {
@@ -127,6 +135,22 @@ func TestReconcile(t *testing.T) {
 			wantErr:    fixtures.Terminal, wantWrites: []string{writeStatus},
 			wantFailed: &failure{wire.ReasonSignerValidationFailure, mismatch},
 			wantEvents: []string{"Warning SigningFailed SignerValidationFailure: " + mismatch},
+		},
+		"a human-approved serving CSR for an IP its Node does not report fails validation": {
+			csr: fixtures.CSR(t, "foreign-ip", fixtures.AsServing([]string{fixtures.NodeName}, "10.0.0.12"),
+				fixtures.WithCondition(certificatesv1.CertificateApproved, "KubectlApprove", "by hand")),
+			objects: []client.Object{node}, signerName: certificatesv1.KubeletServingSignerName,
+			wantErr: fixtures.Terminal, wantWrites: []string{writeStatus},
+			wantFailed: &failure{wire.ReasonSignerValidationFailure, foreignIP},
+			wantEvents: []string{"Warning SigningFailed SignerValidationFailure: " + foreignIP},
+		},
+		"a human-approved serving CSR for another Node's IP fails validation": {
+			csr: fixtures.CSR(t, "sibling-ip", fixtures.AsServing([]string{fixtures.NodeName}, "10.0.0.11", "10.0.0.12"),
+				fixtures.WithCondition(certificatesv1.CertificateApproved, "KubectlApprove", "by hand")),
+			objects: []client.Object{withIP(node, "10.0.0.12"), fixtures.Node("worker-2", "10.0.0.12")}, signerName: certificatesv1.KubeletServingSignerName,
+			wantErr: fixtures.Terminal, wantWrites: []string{writeStatus},
+			wantFailed: &failure{wire.ReasonSignerValidationFailure, siblingIP},
+			wantEvents: []string{"Warning SigningFailed SignerValidationFailure: " + siblingIP},
 		},
 		"an approved CSR from a requester that is no kubelet fails validation": {
 			csr: fixtures.CSR(t, "alice", fixtures.WithRequester("alice", "system:authenticated"),

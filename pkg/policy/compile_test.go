@@ -67,13 +67,16 @@ func TestCompileValid(t *testing.T) {
 				withNodeSelector(map[string]string{bPoolLabel: "a"}),
 				withRenewalRules(RR{RequireNode: true}),
 				withServingRules(SR{
-					Action:          v1alpha1.ServingApprove,
-					AllowedDNSNames: []string{"*.Nodes.Example.com.", "metrics.example.com"},
-					AllowedIPRanges: []string{"10.0.0.0/8", "fd00::/8", "192.168.1.7/32"},
-					AllowLoopback:   true,
-					MaxDNSNames:     new(int32(0)),
-					MaxIPAddresses:  new(int32(100)),
-					ResolveDNSNames: true,
+					Action:                 v1alpha1.ServingApprove,
+					AllowedDNSNames:        []string{"*.Nodes.Example.com.", "metrics.example.com"},
+					DNSNameTemplates:       []string{"{node}.Nodes.Example.com.", "kubelet.{node}.example.org"},
+					NodeReportedDNSDomains: []string{"Internal.Example.com."},
+					OnAddressChange:        v1alpha1.AddressChangeDeny,
+					AllowedIPRanges:        []string{"10.0.0.0/8", "fd00::/8", "192.168.1.7/32"},
+					AllowLoopback:          true,
+					MaxDNSNames:            new(int32(0)),
+					MaxIPAddresses:         new(int32(100)),
+					ResolveDNSNames:        true,
 				}),
 				withKeyRules(v1alpha1.KeyRules{
 					RSA:         &v1alpha1.RSAKeyRule{MinBits: 2048, MaxBits: 8192},
@@ -86,6 +89,13 @@ func TestCompileValid(t *testing.T) {
 			check: func(t *testing.T, c *Compiled) {
 				bCheck(t, "name", c.Name, "full")
 				bCheck(t, "dnsPatterns", strings.Join(c.serving.dnsPatterns, ","), "*.nodes.example.com,metrics.example.com")
+				bCheck(t, "untied", strings.Join(c.UntiedDNSNames(), ","), "*.nodes.example.com,metrics.example.com")
+				bCheck(t, "templates", len(c.serving.templates), 2)
+				bCheck(t, "tied", c.serving.tiedToNode("kubelet.worker-1.example.org", "worker-1"), true)
+				bCheck(t, "tied canonically", c.serving.tiedToNode("worker-1.nodes.example.com", "worker-1"), true)
+				bCheck(t, "not tied to another", c.serving.tiedToNode("worker-1.nodes.example.com", "worker-2"), false)
+				bCheck(t, "reportedDomains", strings.Join(c.serving.reportedDomains, ","), "internal.example.com")
+				bCheck(t, "onAddressChange", c.serving.onAddressChange, v1alpha1.AddressChangeDeny)
 				bCheck(t, "ipRanges", len(c.serving.ipRanges), 3)
 				bCheck(t, "maxDNSNames", c.serving.maxDNSNames, 0)
 				bCheck(t, "maxIPAddresses", c.serving.maxIPAddresses, 100)
@@ -192,6 +202,30 @@ func TestCompileInvalid(t *testing.T) {
 		},
 		"a CIDR with a prefix too long in serving.allowedIPRanges": {
 			policy: serving(SR{AllowedIPRanges: []string{"10.0.0.0/8", "10.0.0.0/33"}}), wantErr: []string{"serving.allowedIPRanges", `"10.0.0.0/33"`},
+		},
+		"a DNS name template without the placeholder": {
+			policy: serving(SR{DNSNameTemplates: []string{"nodes.example.com"}}), wantErr: []string{"serving.dnsNameTemplates", "exactly once"},
+		},
+		"a DNS name template with the placeholder twice": {
+			policy: serving(SR{DNSNameTemplates: []string{"{node}.{node}.example.com"}}), wantErr: []string{"serving.dnsNameTemplates", "exactly once"},
+		},
+		"a DNS name template with the placeholder inside a label": {
+			policy: serving(SR{DNSNameTemplates: []string{"kubelet-{node}.example.com"}}), wantErr: []string{"serving.dnsNameTemplates", "whole labels"},
+		},
+		"a DNS name template that is the placeholder alone": {
+			policy: serving(SR{DNSNameTemplates: []string{"{node}"}}), wantErr: []string{"serving.dnsNameTemplates", "followed by a domain"},
+		},
+		"a DNS name template with a wildcard": {
+			policy: serving(SR{DNSNameTemplates: []string{"{node}.*.example.com"}}), wantErr: []string{"serving.dnsNameTemplates", "does not make a DNS name"},
+		},
+		"a DNS name template with an underscore": {
+			policy: serving(SR{DNSNameTemplates: []string{"{node}.foo_bar.example.com"}}), wantErr: []string{"serving.dnsNameTemplates", "does not make a DNS name"},
+		},
+		"a reported DNS domain that is not a domain": {
+			policy: serving(SR{NodeReportedDNSDomains: []string{"*.example.com"}}), wantErr: []string{"serving.nodeReportedDNSDomains", `"*.example.com"`},
+		},
+		"an unknown onAddressChange": {
+			policy: serving(SR{OnAddressChange: "Ignore"}), wantErr: []string{"serving.onAddressChange", `"Ignore"`},
 		},
 		"a bare IP instead of a CIDR in serving.allowedIPRanges": {
 			policy: serving(SR{AllowedIPRanges: []string{"10.0.0.1"}}), wantErr: []string{"serving.allowedIPRanges", `"10.0.0.1"`},

@@ -11,12 +11,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 )
 
-// Field indexes on CertificateSigningRequests in the cache.
+// Field indexes in the cache, on CertificateSigningRequests, Nodes and records.
 const (
 	// Requester indexes kubelet CSRs by spec.username.
 	Requester = "nodetrust.io/requester"
@@ -24,12 +25,14 @@ const (
 	Node = "nodetrust.io/node"
 	// SAN indexes serving CSRs by the keys of their SANs (policy.SANKeys).
 	SAN = "nodetrust.io/san"
-	// NodeAddress indexes Nodes by the keys of the addresses they report
-	// (policy.NodeAddresses.Keys).
+	// NodeAddress indexes Nodes by the keys of their name and the addresses
+	// they report (policy.NodeAddresses.Keys).
 	NodeAddress = "nodetrust.io/address"
+	// RecordNode indexes NodeCertificate records by spec.nodeName.
+	RecordNode = "nodetrust.io/record-node"
 )
 
-// Add registers the CSR field indexes with indexer.
+// Add registers the field indexes with indexer.
 func Add(ctx context.Context, indexer client.FieldIndexer) error {
 	csr := &certificatesv1.CertificateSigningRequest{}
 	if err := indexer.IndexField(ctx, csr, Requester, RequesterOf); err != nil {
@@ -44,7 +47,19 @@ func Add(ctx context.Context, indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(ctx, &corev1.Node{}, NodeAddress, AddressesOf); err != nil {
 		return fmt.Errorf("indexing Nodes by address: %w", err)
 	}
+	if err := indexer.IndexField(ctx, &v1alpha1.NodeCertificate{}, RecordNode, RecordNodeOf); err != nil {
+		return fmt.Errorf("indexing records by node: %w", err)
+	}
 	return nil
+}
+
+// RecordNodeOf is the RecordNode index value of a NodeCertificate record.
+func RecordNodeOf(o client.Object) []string {
+	r, ok := o.(*v1alpha1.NodeCertificate)
+	if !ok || r.Spec.NodeName == "" {
+		return nil
+	}
+	return []string{r.Spec.NodeName}
 }
 
 // SANsOf is the SAN index value of a pending serving CSR: the keys of its
