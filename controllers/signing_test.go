@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,6 +19,7 @@ import (
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/internal/testenv"
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
+	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 	"github.com/nodetrust/nodetrust/pkg/wire"
@@ -146,5 +149,49 @@ func verifyWithBundle(t *testing.T, leaf *x509.Certificate, signerName string, u
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
 		t.Fatalf("the issued certificate does not verify against the CA bundle: %v", err)
+	}
+}
+
+// TestAHumanApprovalOfAForeignAddressIsNotSigned: nodetrust's signer checks
+// an approved CSR again, whoever approved it: a human approving a serving
+// CSR for an IP its Node does not report gets a Failed CSR, not a
+// certificate.
+func TestAHumanApprovalOfAForeignAddressIsNotSigned(t *testing.T) {
+	startManager(t)
+	ctx := context.Background()
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "serving-ca"}, &v1alpha1.NodeCertificateSigner{}); apierrors.IsNotFound(err) {
+		createSecretSigner(t, "serving-ca", signertest.NewCA(t, signertest.ECDSAP256, "nodetrust e2e serving CA"))
+	}
+	waitSignerReady(t, "serving-ca")
+	testenv.CreateAndWait(ctx, t, env.Client, cache, &v1alpha1.NodeCertificatePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "human-review"},
+		Spec: v1alpha1.NodeCertificatePolicySpec{
+			Selector:    v1alpha1.RequestSelector{NodeNamePattern: "human-[0-9]+"},
+			Serving:     &v1alpha1.ServingRules{Action: v1alpha1.ServingReview},
+			OnViolation: v1alpha1.ViolationReview,
+		},
+	})
+	createNode(t, "human-1", nil,
+		corev1.NodeAddress{Type: corev1.NodeHostName, Address: "human-1"},
+		corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "192.0.2.110"})
+	csr := createCSR(t, servingCSR("serve-human", "human-1", []string{"human-1"}, net.ParseIP("192.0.2.110"), net.ParseIP("198.51.100.9")),
+		"system:node:human-1", csrstate.NodesGroup)
+	if review := waitForReview(t, csr.Name); review.Reason != policy.ReasonSANNotOwnedByNode {
+		t.Fatalf("review %+v, want SANNotOwnedByNode", review)
+	}
+	env.ApproveCSR(t, csr.Name)
+	got := &certificatesv1.CertificateSigningRequest{}
+	testenv.WaitFor(t, testenv.DefaultTimeout, "CSR "+csr.Name+" to fail", func(ctx context.Context) (bool, error) {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: csr.Name}, got); err != nil {
+			return false, err
+		}
+		_, failed := csrstate.Condition(got, certificatesv1.CertificateFailed)
+		return failed || len(got.Status.Certificate) > 0, nil
+	})
+	cond, _ := csrstate.Condition(got, certificatesv1.CertificateFailed)
+	if len(got.Status.Certificate) > 0 || cond.Reason != wire.ReasonSignerValidationFailure ||
+		!strings.Contains(cond.Message, "IP SAN 198.51.100.9 is not an address") {
+		t.Errorf("certificate of %d bytes, Failed %s %q; want no certificate and SignerValidationFailure naming the foreign IP",
+			len(got.Status.Certificate), cond.Reason, cond.Message)
 	}
 }
