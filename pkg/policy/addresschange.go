@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 )
 
@@ -23,6 +24,20 @@ type KnownAddresses struct {
 	Source string
 	// At is when that certificate was issued or approved.
 	At time.Time
+}
+
+// addressChangeOutcome applies onAddressChange to r: a violation under
+// Deny, the message of a review under Review, nothing under Approve or when
+// nothing changed.
+func (s *compiledServing) addressChangeOutcome(r *Request, known *KnownAddresses) (Violations, string) {
+	changed := addressChange(r, known)
+	switch {
+	case changed == "" || s.onAddressChange == v1alpha1.AddressChangeApprove:
+		return nil, ""
+	case s.onAddressChange == v1alpha1.AddressChangeDeny:
+		return Violations{{Reason: ReasonAddressChanged, Message: changed}}, ""
+	}
+	return nil, changed
 }
 
 // maxListed bounds the addresses one list of an AddressChanged message names.

@@ -30,8 +30,8 @@ func TestAddressChange(t *testing.T) {
 		msg      string
 	}{
 		"a node's first serving certificate is trusted on first use": {ips: []string{"10.0.0.12"}, want: Approve},
-		"a renewal for the addresses held before is approved":     {ips: []string{"10.0.0.11"}, known: held, want: Approve},
-		"a renewal dropping an address is approved":               {ips: []string{}, known: held, want: Approve},
+		"a renewal for the addresses held before is approved":        {ips: []string{"10.0.0.11"}, known: held, want: Approve},
+		"a renewal dropping an address is approved":                  {ips: []string{}, known: held, want: Approve},
 		"a new address is left for review by default, naming the old and new sets": {
 			ips: []string{"10.0.0.12"}, known: held, want: Review, reason: ReasonAddressChanged,
 			msg: `held [dns:worker-1, ip:10.0.0.11]; requested [dns:worker-1, ip:10.0.0.12]; new [ip:10.0.0.12]`,

@@ -54,11 +54,11 @@ type compiledServing struct {
 	reportedDomains []string
 	onAddressChange v1alpha1.AddressChangeAction
 	dnsPatterns     []string
-	ipRanges       []*net.IPNet
-	allowLoopback  bool
-	maxDNSNames    int
-	maxIPAddresses int
-	resolve        bool
+	ipRanges        []*net.IPNet
+	allowLoopback   bool
+	maxDNSNames     int
+	maxIPAddresses  int
+	resolve         bool
 }
 
 type compiledKeys struct {

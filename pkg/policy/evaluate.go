@@ -198,12 +198,9 @@ func (e *Evaluator) evaluatePolicy(ctx context.Context, r *Request, facts Facts,
 			return Decision{}, err
 		}
 		v = append(v, sv...)
-		switch changed = addressChange(r, facts.KnownAddresses); {
-		case changed == "" || p.serving.onAddressChange == v1alpha1.AddressChangeApprove:
-			changed = ""
-		case p.serving.onAddressChange == v1alpha1.AddressChangeDeny:
-			v, changed = append(v, Violation{Reason: ReasonAddressChanged, Message: changed}), ""
-		}
+		var cv Violations
+		cv, changed = p.serving.addressChangeOutcome(r, facts.KnownAddresses)
+		v = append(v, cv...)
 	}
 	switch {
 	case len(v) > 0 && p.reviewViolation:

@@ -56,7 +56,7 @@ func TestServingSANOwnership(t *testing.T) {
 		"a reported name that only ends like an allowed domain is denied": {
 			dnsNames: []string{"worker-1.badexample.com"}, node: buildNode(bNodeName, withAddress(corev1.NodeExternalDNS, "worker-1.badexample.com")),
 			policies: []SR{{Action: approve, NodeReportedDNSDomains: []string{"example.com"}}},
-			want: Deny, reason: ReasonSANNotOwnedByNode,
+			want:     Deny, reason: ReasonSANNotOwnedByNode,
 		},
 		"a name inside an allowed domain that the Node does not report is denied": {
 			dnsNames: []string{"worker-9.internal.example.com"}, policies: []SR{{Action: approve, NodeReportedDNSDomains: []string{"internal.example.com"}}},
