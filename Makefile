@@ -74,6 +74,7 @@ test-unit: ## Run only the tests that need no control plane.
 fuzz: ## Run each fuzz target for FUZZTIME.
 	go test ./pkg/pkcs10/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/signer/ -run '^$$' -fuzz '^FuzzLoadKeyPairPEM$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/attest/ -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 
 .PHONY: bench
 bench: control-plane softhsm ## Run the benchmarks.

@@ -30,6 +30,7 @@ import (
 	"github.com/nodetrust/nodetrust/controllers/records"
 	"github.com/nodetrust/nodetrust/controllers/signers"
 	"github.com/nodetrust/nodetrust/controllers/signing"
+	"github.com/nodetrust/nodetrust/pkg/attest"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
@@ -94,6 +95,10 @@ type Config struct {
 	Resolver policy.Resolver
 	// Random is the source of certificate serial numbers; default crypto/rand.
 	Random io.Reader
+	// ApprovalKeys prove the approvals the approval loop writes and verify
+	// them when the records loop attributes a certificate (see
+	// LoadApprovalKeys). Required when either loop runs.
+	ApprovalKeys attest.Keys
 }
 
 // CacheOptions restricts the manager's cache to what the loops read, which
@@ -145,6 +150,10 @@ func Setup(mgr ctrl.Manager, cfg Config) error {
 	if retention == 0 {
 		retention = DefaultRecordRetention
 	}
+	prover, verifier, err := approvalAttestation(cfg.ApprovalKeys, loops)
+	if err != nil {
+		return err
+	}
 	if err := index.Add(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
@@ -154,12 +163,12 @@ func Setup(mgr ctrl.Manager, cfg Config) error {
 	c := mgr.GetClient()
 	reconcilers := map[Loop]interface{ SetupWithManager(ctrl.Manager) error }{
 		LoopApproval: &approval.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("nodetrust-approver"), Clock: clk, Facts: gatherer,
-			Evaluator: &policy.Evaluator{Resolver: cfg.Resolver}, Signers: reg,
+			Evaluator: &policy.Evaluator{Resolver: cfg.Resolver}, Signers: reg, Prover: prover,
 			MaxPendingPerRequester: derefOr(cfg.MaxPendingPerRequester, DefaultMaxPendingPerRequester)},
 		LoopSigning: &signing.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("nodetrust-signer"), Clock: clk, Signers: reg,
 			Facts: gatherer, Random: cfg.Random},
 		LoopSigners: &signers.Reconciler{Client: c, Clock: clk, Recorder: mgr.GetEventRecorder("nodetrust-signer"), Registry: reg, Backends: cfg.Backends, Namespace: cfg.SignerNamespace},
-		LoopRecords: &records.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: reg, Clock: clk,
+		LoopRecords: &records.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("nodetrust-audit"), Signers: reg, Verifier: verifier, Clock: clk,
 			Retention: retention, YieldFor: derefOr(cfg.RecordYield, DefaultRecordYield)},
 		LoopRecordGC: &recordgc.Reconciler{Client: c, Clock: clk, Retention: retention},
 		LoopPolicies: &policies.Reconciler{Client: c, Policies: store},
@@ -178,6 +187,23 @@ func Setup(mgr ctrl.Manager, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// approvalAttestation is the prover and verifier of keys, which are
+// required when the approval or the records loop runs.
+func approvalAttestation(keys attest.Keys, loops []Loop) (*attest.Prover, *attest.Verifier, error) {
+	if !slices.Contains(loops, LoopApproval) && !slices.Contains(loops, LoopRecords) {
+		return nil, nil, nil
+	}
+	prover, err := attest.NewProver(keys.Current)
+	if err != nil {
+		return nil, nil, fmt.Errorf("setting up the controllers: the approval keys: %w", err)
+	}
+	verifier, err := attest.NewVerifier(keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("setting up the controllers: the approval keys: %w", err)
+	}
+	return prover, verifier, nil
 }
 
 func derefOr[T any](v *T, def T) T {

@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"crypto/rand"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/controllers/signers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
+	"github.com/nodetrust/nodetrust/pkg/attest"
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/policy"
 )
@@ -38,6 +40,8 @@ var (
 	cache client.Reader
 	// stopManager stops the running manager, if any.
 	stopManager = func() {}
+	// approvalKeys are the running manager's approval keys.
+	approvalKeys attest.Keys
 )
 
 func TestMain(m *testing.M) {
@@ -74,7 +78,15 @@ func startManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The keys are loaded as the manager does, with its RBAC: the first
+	// start creates the Secret.
+	approvalKeys, err = controllers.LoadApprovalKeys(ctx, mgr.GetAPIReader(), mgr.GetClient(), signerNamespace,
+		controllers.DefaultApprovalKeySecret, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	err = controllers.Setup(mgr, controllers.Config{
+		ApprovalKeys:    approvalKeys,
 		SignerNamespace: signerNamespace,
 		Backends: map[signers.BackendKind]signers.BackendFactory{
 			signers.BackendSecret: &signers.SecretBackend{Reader: mgr.GetCache(), Namespace: signerNamespace},

@@ -113,7 +113,9 @@ type Requester struct {
 // Approval says who approved a CSR and why.
 type Approval struct {
 	// By is nodetrust when nodetrust's approval controller approved the
-	// request, external otherwise.
+	// request, as the proof in the Approved condition's message shows
+	// (verified with the manager's approval key), external otherwise,
+	// whatever the condition's reason and message say.
 	By Actor `json:"by"`
 	// Policy is the NodeCertificatePolicy that approved, when By is nodetrust.
 	// +kubebuilder:validation:MaxLength=253

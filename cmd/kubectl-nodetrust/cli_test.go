@@ -2,13 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +18,7 @@ import (
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/audit"
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10/pkcs10test"
 	"github.com/nodetrust/nodetrust/pkg/wire"
 )
 
@@ -384,20 +379,6 @@ func TestReportFormats(t *testing.T) {
 	}
 }
 
-// csrPEM is a PKCS#10 request with common name cn.
-func csrPEM(t *testing.T, cn string) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-}
-
 // reviewCSR is a CSR as the API server stores it: the requester's groups
 // are those its authenticator gives a node or a bootstrap-token user.
 func reviewCSR(name, user, signerName string, age time.Duration, request []byte, conds ...certificatesv1.CertificateSigningRequestCondition) certificatesv1.CertificateSigningRequest {
@@ -424,7 +405,7 @@ func TestReviewTable(t *testing.T) {
 	csrs := []certificatesv1.CertificateSigningRequest{
 		reviewCSR("csr-new", "system:node:pool-b-1", certificatesv1.KubeletServingSignerName, 3*time.Minute, nil),
 		reviewCSR("csr-boot", "system:bootstrap:abcdef", certificatesv1.KubeAPIServerClientKubeletSignerName, 2*time.Hour,
-			csrPEM(t, "system:node:pool-b-2")),
+			pkcs10test.RequestPEM(t, "system:node:pool-b-2")),
 		reviewCSR("csr-odd", "alice", "example.com/other", time.Hour, []byte("garbage")),
 		reviewCSR("csr-done", "system:node:pool-b-3", certificatesv1.KubeletServingSignerName, time.Hour, nil, approved),
 	}

@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	mgr, err := newManager(cfg, opts)
+	mgr, err := newManager(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}

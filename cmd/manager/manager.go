@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +23,7 @@ import (
 	nodetrustv1alpha1 "github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/controllers/signers"
+	"github.com/nodetrust/nodetrust/pkg/attest"
 )
 
 // leaderElectionID names the Lease that replicas compete for.
@@ -34,8 +37,9 @@ func newScheme() *runtime.Scheme {
 }
 
 // newManager builds the controller-runtime manager with probes, secured
-// metrics and leader election, and wires every controller into it.
-func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
+// metrics and leader election, loads the approval keys, and wires every
+// controller into it.
+func newManager(ctx context.Context, cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: newScheme(),
 		Cache:  controllers.CacheOptions(o.SignerNamespace),
@@ -56,7 +60,13 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
-	if err := setupControllers(mgr, o); err != nil {
+	// Every replica loads the keys, leader or not: the API server is read
+	// directly, since the cache starts with the manager.
+	keys, err := controllers.LoadApprovalKeys(ctx, mgr.GetAPIReader(), mgr.GetClient(), o.SignerNamespace, o.ApprovalKeySecret, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("loading the approval keys: %w", err)
+	}
+	if err := setupControllers(mgr, o, keys); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -74,8 +84,8 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 }
 
 // setupControllers wires every control loop into mgr, with the signer
-// backends this manager was started with.
-func setupControllers(mgr ctrl.Manager, o *options) error {
+// backends this manager was started with and the approval keys.
+func setupControllers(mgr ctrl.Manager, o *options, keys attest.Keys) error {
 	err := controllers.Setup(mgr, controllers.Config{
 		SignerNamespace:        o.SignerNamespace,
 		Backends:               signerBackends(mgr, o),
@@ -86,6 +96,7 @@ func setupControllers(mgr ctrl.Manager, o *options) error {
 		Metrics:                metrics.Registry,
 		PerNodeMetrics:         o.PerNodeMetrics,
 		Resolver:               net.DefaultResolver,
+		ApprovalKeys:           keys,
 	})
 	if err != nil {
 		return fmt.Errorf("setting up the controllers: %w", err)

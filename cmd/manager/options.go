@@ -33,6 +33,7 @@ type options struct {
 	serviceRanges           []*net.IPNet
 	MaxPendingPerRequester  int
 	SignerNamespace         string
+	ApprovalKeySecret       string
 	SignerFilesDir          string
 	PKCS11Module            string
 	RecordRetention         time.Duration
@@ -69,6 +70,8 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		"Pending CSRs considered per requester; newer ones beyond it are denied. 0 disables the bound.")
 	fs.StringVar(&o.SignerNamespace, "signer-namespace", "nodetrust-system",
 		"Namespace of the Secrets NodeCertificateSigners read (CA, PIN) and of the CA bundle ConfigMaps they publish.")
+	fs.StringVar(&o.ApprovalKeySecret, "approval-key-secret", controllers.DefaultApprovalKeySecret,
+		"Secret in the signer namespace holding the key nodetrust proves its approvals with (data keys key and previous); created with a random key when missing.")
 	fs.StringVar(&o.SignerFilesDir, "signer-files-dir", "",
 		"Directory whose files NodeCertificateSigners may name (CA files, PIN files); empty disables the files backend.")
 	fs.StringVar(&o.PKCS11Module, "pkcs11-module", "",
@@ -138,6 +141,9 @@ func (o *options) validate() error {
 func (o *options) validateSigning() error {
 	if errs := validation.IsDNS1123Label(o.SignerNamespace); len(errs) > 0 {
 		return fmt.Errorf("--signer-namespace %q is not a namespace name: %s", o.SignerNamespace, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Subdomain(o.ApprovalKeySecret); len(errs) > 0 {
+		return fmt.Errorf("--approval-key-secret %q is not a Secret name: %s", o.ApprovalKeySecret, strings.Join(errs, "; "))
 	}
 	for name, path := range map[string]string{"--signer-files-dir": o.SignerFilesDir, "--pkcs11-module": o.PKCS11Module} {
 		if path != "" && !filepath.IsAbs(path) {

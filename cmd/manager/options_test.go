@@ -34,6 +34,9 @@ func TestParseFlags(t *testing.T) {
 		"the signer flags are accepted":                           {args: []string{"--signer-namespace=pki", "--signer-files-dir=/etc/nodetrust"}},
 		"a signer namespace that is no namespace is an error":     {args: []string{"--signer-namespace=Not_A_Namespace"}, wantErr: "--signer-namespace"},
 		"a relative signer files directory is an error":           {args: []string{"--signer-files-dir=etc/nodetrust"}, wantErr: "--signer-files-dir"},
+		"another approval key Secret is accepted":                 {args: []string{"--approval-key-secret=approval-key.v2"}},
+		"an approval key Secret that is no Secret name is error":  {args: []string{"--approval-key-secret=Approval Key"}, wantErr: "--approval-key-secret"},
+		"an empty approval key Secret name is an error":           {args: []string{"--approval-key-secret="}, wantErr: "--approval-key-secret"},
 		"a relative PKCS#11 module path is an error":              {args: []string{"--pkcs11-module=libsofthsm2.so"}, wantErr: "--pkcs11-module"},
 	}
 	for name, tc := range tests {

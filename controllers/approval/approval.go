@@ -56,6 +56,10 @@ type Reconciler struct {
 	// Signers, when set, re-queues pending CSRs when a signer starts or
 	// stops signing: policies that approve and sign wait for their signer.
 	Signers *registry.Registry
+	// Prover proves every approval this loop writes (see
+	// wire.ProvenApprovedMessage), so that records can tell nodetrust's
+	// approvals from anyone else's. Required.
+	Prover wire.ApprovalProver
 }
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch;patch
@@ -90,7 +94,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			"the request could not be evaluated; nodetrust retries")
 		return reconcile.Result{}, err
 	}
-	p := plan(csr, decision, r.Clock.Now())
+	p := plan(csr, decision, r.Clock.Now(), r.Prover)
 	if res, err := r.write(ctx, csr, p); err != nil || !res.IsZero() {
 		return res, err
 	}
@@ -164,12 +168,14 @@ type csrEvent struct {
 // which is logged and counted once; a missing review label alone is not.
 func (p writePlan) decides() bool { return p.approval != nil || p.review != nil }
 
-// plan is the write and Event decision d calls for on csr, at now.
-func plan(csr *certificatesv1.CertificateSigningRequest, d policy.Decision, now time.Time) writePlan {
+// plan is the write and Event decision d calls for on csr, at now. An
+// approval's message carries prover's proof; the Event's note does not.
+func plan(csr *certificatesv1.CertificateSigningRequest, d policy.Decision, now time.Time, prover wire.ApprovalProver) writePlan {
 	note := eventNote(d)
 	switch d.Result {
 	case policy.Approve:
-		return writePlan{approval: csrstate.WithCondition(csr, certificatesv1.CertificateApproved, d.Reason, d.Message, now),
+		message := wire.ProvenApprovedMessage(csr, d.Message, d.Policy, prover)
+		return writePlan{approval: csrstate.WithCondition(csr, certificatesv1.CertificateApproved, d.Reason, message, now),
 			event: &csrEvent{corev1.EventTypeNormal, wire.EventApproved, note}}
 	case policy.Deny:
 		return writePlan{approval: csrstate.WithCondition(csr, certificatesv1.CertificateDenied, d.Reason, d.Message, now),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,10 +39,13 @@ func (failingResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAdd
 	return nil, &net.DNSError{Err: "server misbehaving", Name: host, IsTemporary: true}
 }
 
-// condition is what a test expects of the condition the loop adds.
+// condition is what a test expects of the condition the loop adds. An
+// approval's message is message followed by the proof that nodetrust
+// approved by policy proven.
 type condition struct {
 	typ             certificatesv1.RequestConditionType
 	reason, message string
+	proven          string
 }
 
 // review is what a test expects of the review label and annotations.
@@ -98,42 +102,42 @@ func TestReconcile(t *testing.T) {
 		"a bootstrap request with a valid token is approved": {
 			csr: bootstrap, objects: []client.Object{validToken, bootstrapPolicy},
 			wantWrites: []string{writeDecision},
-			wantCond:   &condition{certificatesv1.CertificateApproved, wire.ReasonAutoApproved, approvedMessage(v1alpha1.KindClientBootstrap, "bootstrap")},
+			wantCond:   &condition{certificatesv1.CertificateApproved, wire.ReasonAutoApproved, approvedMessage(v1alpha1.KindClientBootstrap, "bootstrap"), "bootstrap"},
 			wantEvents: []string{"Normal Approved AutoApproved: " + approvedMessage(v1alpha1.KindClientBootstrap, "bootstrap") + " (policy bootstrap)"},
 		},
 		"a renewal by the node is approved": {
 			csr: renewal, objects: []client.Object{node, renewalPolicy},
 			wantWrites: []string{writeDecision},
-			wantCond:   &condition{certificatesv1.CertificateApproved, wire.ReasonAutoApproved, approvedMessage(v1alpha1.KindClientRenewal, "renewal")},
+			wantCond:   &condition{certificatesv1.CertificateApproved, wire.ReasonAutoApproved, approvedMessage(v1alpha1.KindClientRenewal, "renewal"), "renewal"},
 			wantEvents: []string{"Normal Approved AutoApproved: " + approvedMessage(v1alpha1.KindClientRenewal, "renewal") + " (policy renewal)"},
 		},
 		"a serving request for the addresses its Node reports is approved": {
 			csr: serving, objects: []client.Object{node, servingPolicy},
 			wantWrites: []string{writeDecision},
-			wantCond:   &condition{certificatesv1.CertificateApproved, wire.ReasonAutoApproved, approvedMessage(v1alpha1.KindServing, "serving")},
+			wantCond:   &condition{certificatesv1.CertificateApproved, wire.ReasonAutoApproved, approvedMessage(v1alpha1.KindServing, "serving"), "serving"},
 			wantEvents: []string{"Normal Approved AutoApproved: " + approvedMessage(v1alpha1.KindServing, "serving") + " (policy serving)"},
 		},
 		"a bootstrap request with an expired token is denied": {
 			csr: bootstrap, objects: []client.Object{expiredToken, bootstrapPolicy},
 			wantWrites: []string{writeDecision},
-			wantCond: &condition{certificatesv1.CertificateDenied, policy.ReasonBootstrapTokenInvalid,
-				`bootstrap token "abcdef" expired at 2026-03-01T11:00:00Z`},
+			wantCond: &condition{typ: certificatesv1.CertificateDenied, reason: policy.ReasonBootstrapTokenInvalid,
+				message: `bootstrap token "abcdef" expired at 2026-03-01T11:00:00Z`},
 			wantEvents: []string{`Warning Denied BootstrapTokenInvalid: bootstrap token "abcdef" expired at 2026-03-01T11:00:00Z (policy bootstrap)`},
 		},
 		"a renewal whose common name names another node is denied whatever the policies": {
 			csr:        fixtures.CSR(t, "other-node", fixtures.WithCommonName("system:node:worker-2")),
 			objects:    []client.Object{node, renewalPolicy},
 			wantWrites: []string{writeDecision},
-			wantCond: &condition{certificatesv1.CertificateDenied, policy.ReasonCommonNameMismatch,
-				`common name "system:node:worker-2" does not match the requester "system:node:worker-1"`},
+			wantCond: &condition{typ: certificatesv1.CertificateDenied, reason: policy.ReasonCommonNameMismatch,
+				message: `common name "system:node:worker-2" does not match the requester "system:node:worker-1"`},
 			wantEvents: []string{`Warning Denied CommonNameMismatch: common name "system:node:worker-2" does not match the requester "system:node:worker-1"`},
 		},
 		"an older request superseded by a newer one for the same node is denied": {
 			csr:        renewal,
 			objects:    []client.Object{node, renewalPolicy, fixtures.CSR(t, "renewal-newer", fixtures.WithCreated(fixtures.Now))},
 			wantWrites: []string{writeDecision},
-			wantCond: &condition{certificatesv1.CertificateDenied, policy.ReasonSuperseded,
-				"superseded by the newer request renewal-newer for the same common name and signer"},
+			wantCond: &condition{typ: certificatesv1.CertificateDenied, reason: policy.ReasonSuperseded,
+				message: "superseded by the newer request renewal-newer for the same common name and signer"},
 			wantEvents: []string{"Warning Denied Superseded: superseded by the newer request renewal-newer"},
 		},
 		"a policy asking for review sets nodetrust's review condition, then the label": {
@@ -213,7 +217,7 @@ func TestReconcile(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			w := &fixtures.Writes{Fail: tc.fail}
 			c := fixtures.NewClient(w, append([]client.Object{tc.csr.DeepCopy()}, tc.objects...)...)
-			r, rec := newReconciler(c, tc.resolver)
+			r, rec := newReconciler(t, c, tc.resolver)
 
 			res, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Name: tc.csr.Name}})
 			fixtures.CheckResult(t, res, err, tc.want, tc.wantErr)
@@ -233,7 +237,7 @@ func TestReviewIsWrittenOnce(t *testing.T) {
 		ClientRenewal: &v1alpha1.ClientRenewalRules{Action: v1alpha1.ActionReview}})
 	w := &fixtures.Writes{}
 	c := fixtures.NewClient(w, fixtures.CSR(t, "renewal"), fixtures.Node(fixtures.NodeName), policyObj)
-	r, rec := newReconciler(c, nil)
+	r, rec := newReconciler(t, c, nil)
 	req := reconcile.Request{NamespacedName: types.NamespacedName{Name: "renewal"}}
 	for range 2 {
 		res, err := r.Reconcile(context.Background(), req)
@@ -246,18 +250,19 @@ func TestReviewIsWrittenOnce(t *testing.T) {
 // TestMissingCSR checks that a CSR deleted before its turn is no error.
 func TestMissingCSR(t *testing.T) {
 	w := &fixtures.Writes{}
-	r, rec := newReconciler(fixtures.NewClient(w), nil)
+	r, rec := newReconciler(t, fixtures.NewClient(w), nil)
 	res, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Name: "gone"}})
 	fixtures.CheckResult(t, res, err, reconcile.Result{}, fixtures.NoError)
 	fixtures.CheckWrites(t, w)
 	fixtures.CheckEvents(t, rec)
 }
 
-func newReconciler(c client.Client, resolver policy.Resolver) (*Reconciler, *events.FakeRecorder) {
+func newReconciler(t testing.TB, c client.Client, resolver policy.Resolver) (*Reconciler, *events.FakeRecorder) {
 	rec := events.NewFakeRecorder(10)
 	reg := registry.New()
 	return &Reconciler{Client: c, Recorder: rec, Clock: fixtures.Clock(), Facts: fixtures.Gatherer(c, reg),
-		Evaluator: &policy.Evaluator{Resolver: resolver}, MaxPendingPerRequester: DefaultMaxPendingPerRequester, Signers: reg}, rec
+		Evaluator: &policy.Evaluator{Resolver: resolver}, MaxPendingPerRequester: DefaultMaxPendingPerRequester, Signers: reg,
+		Prover: fixtures.Prover(t, fixtures.ApprovalKey)}, rec
 }
 
 func getCSR(t *testing.T, c client.Reader, name string) *certificatesv1.CertificateSigningRequest {
@@ -284,7 +289,15 @@ func checkCondition(t *testing.T, before, got *certificatesv1.CertificateSigning
 		t.Errorf("conditions = %+v, want one added", got.Status.Conditions)
 	default:
 		c := got.Status.Conditions[len(got.Status.Conditions)-1]
-		if c.Type != want.typ || c.Status != corev1.ConditionTrue || c.Reason != want.reason || c.Message != want.message || !c.LastUpdateTime.Time.Equal(fixtures.Now) {
+		message := c.Message
+		if want.proven != "" {
+			text, proof, _ := strings.Cut(c.Message, "; proof ")
+			if name, ok := wire.ApprovingPolicy(got, c.Reason, c.Message, fixtures.Verifier(t)); !ok || name != want.proven || proof == "" {
+				t.Errorf("approval message %q carries no proof that policy %s approved %s", c.Message, want.proven, got.Name)
+			}
+			message = text
+		}
+		if c.Type != want.typ || c.Status != corev1.ConditionTrue || c.Reason != want.reason || message != want.message || !c.LastUpdateTime.Time.Equal(fixtures.Now) {
 			t.Errorf("condition = %+v, want %s %s %q at %s", c, want.typ, want.reason, want.message, fixtures.Now)
 		}
 	}

@@ -28,7 +28,7 @@ func TestWatchesRequeueThePendingCSRsConcerned(t *testing.T) {
 		fixtures.CSR(t, "decided", fixtures.WithCondition(certificatesv1.CertificateApproved, "KubectlApprove", "by hand")),
 		fixtures.CSR(t, "foreign", fixtures.WithSigner("example.com/signer")),
 	}
-	r, _ := newReconciler(fixtures.NewClient(&fixtures.Writes{}, objects...), nil)
+	r, _ := newReconciler(t, fixtures.NewClient(&fixtures.Writes{}, objects...), nil)
 	ctx := context.Background()
 	notAToken := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "abcdef"}}
 

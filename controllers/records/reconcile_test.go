@@ -12,12 +12,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/controllers/internal/fixtures"
 	"github.com/nodetrust/nodetrust/controllers/internal/registry"
+	"github.com/nodetrust/nodetrust/pkg/attest"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 	"github.com/nodetrust/nodetrust/pkg/wire"
@@ -41,10 +43,9 @@ func issued(t *testing.T, csr *certificatesv1.CertificateSigningRequest, ca *sig
 
 func TestReconcile(t *testing.T) {
 	ours, theirs := fixtures.CA(t, "nodetrust CA"), fixtures.CA(t, "someone else's CA")
-	approvedMessage := wire.ApprovedMessage(string(v1alpha1.KindServing), fixtures.NodeName, "serving")
-	byPolicy := fixtures.WithCondition(certificatesv1.CertificateApproved, wire.ReasonAutoApproved, approvedMessage)
-	byHand := fixtures.WithCondition(certificatesv1.CertificateApproved, "KubectlApprove", "approved by hand")
 	serving := fixtures.AsServing([]string{fixtures.NodeName}, "10.0.0.11")
+	byPolicy := fixtures.ApprovedByNodetrust("serving", fixtures.ApprovalKey)
+	byHand := fixtures.WithCondition(certificatesv1.CertificateApproved, "KubectlApprove", "approved by hand")
 
 	ourServing := issued(t, fixtures.CSR(t, "ours", serving, byPolicy), ours)
 	theirClient := issued(t, fixtures.CSR(t, "theirs", byHand), theirs)
@@ -54,8 +55,22 @@ func TestReconcile(t *testing.T) {
 	foreign.Spec.SignerName = "example.com/signer"
 	pending := fixtures.CSR(t, "pending-other", fixtures.WithRequester("system:node:worker-2", "system:nodes"),
 		fixtures.WithCommonName("system:node:worker-2"))
-	nodetrust := v1alpha1.Approval{By: v1alpha1.ActorNodetrust, Policy: "serving", Reason: wire.ReasonAutoApproved, Message: approvedMessage}
+	nodetrust := approvalOf(ourServing, v1alpha1.ActorNodetrust, "serving")
 	external := v1alpha1.Approval{By: v1alpha1.ActorExternal, Reason: "KubectlApprove", Message: "approved by hand"}
+
+	// Approvals someone else wrote in nodetrust's words, on a CSR nodetrust
+	// did not approve: without a proof, and with the proof of another CSR.
+	ourText := wire.ApprovedMessage(string(v1alpha1.KindServing), fixtures.NodeName, "serving")
+	forgedText := issued(t, fixtures.CSR(t, "forged-text", serving,
+		fixtures.WithCondition(certificatesv1.CertificateApproved, wire.ReasonAutoApproved, ourText)), ours)
+	copiedProof := issued(t, fixtures.CSR(t, "copied-proof", serving,
+		fixtures.WithCondition(certificatesv1.CertificateApproved, wire.ReasonAutoApproved, approvalOf(ourServing, "", "").Message)), ours)
+	rotated := issued(t, fixtures.CSR(t, "rotated", serving, fixtures.ApprovedByNodetrust("serving", fixtures.PreviousApprovalKey)), ours)
+	outsiderKey, err := attest.NewKey([]byte("a key nodetrust never held, 32 bytes or more"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey := issued(t, fixtures.CSR(t, "other-key", serving, fixtures.ApprovedByNodetrust("serving", outsiderKey)), ours)
 	alreadyExists := apierrors.NewAlreadyExists(schema.GroupResource{Group: "nodetrust.io", Resource: "nodecertificates"}, "x")
 
 	tests := map[string]struct {
@@ -81,6 +96,30 @@ func TestReconcile(t *testing.T) {
 			csr: theirClient, wantWrites: []string{writeRecord},
 			wantApproval: &external, wantIssuance: v1alpha1.Issuance{By: v1alpha1.ActorExternal},
 			wantEvents: []string{issuedEvent(t, theirClient, "external")},
+		},
+		"nodetrust's words without its proof are recorded as an external approval": {
+			csr: forgedText, wantWrites: []string{writeRecord},
+			wantApproval: ptr.To(approvalOf(forgedText, v1alpha1.ActorExternal, "")),
+			wantIssuance: v1alpha1.Issuance{By: v1alpha1.ActorNodetrust, Signer: "serving-ca"},
+			wantEvents:   []string{issuedEvent(t, forgedText, "external")},
+		},
+		"a proof copied from a CSR nodetrust approved is recorded as an external approval": {
+			csr: copiedProof, wantWrites: []string{writeRecord},
+			wantApproval: ptr.To(approvalOf(copiedProof, v1alpha1.ActorExternal, "")),
+			wantIssuance: v1alpha1.Issuance{By: v1alpha1.ActorNodetrust, Signer: "serving-ca"},
+			wantEvents:   []string{issuedEvent(t, copiedProof, "external")},
+		},
+		"an approval proven with a key nodetrust never held is recorded as external": {
+			csr: otherKey, wantWrites: []string{writeRecord},
+			wantApproval: ptr.To(approvalOf(otherKey, v1alpha1.ActorExternal, "")),
+			wantIssuance: v1alpha1.Issuance{By: v1alpha1.ActorNodetrust, Signer: "serving-ca"},
+			wantEvents:   []string{issuedEvent(t, otherKey, "external")},
+		},
+		"an approval proven with the previous key is still nodetrust's": {
+			csr: rotated, wantWrites: []string{writeRecord},
+			wantApproval: ptr.To(approvalOf(rotated, v1alpha1.ActorNodetrust, "serving")),
+			wantIssuance: v1alpha1.Issuance{By: v1alpha1.ActorNodetrust, Signer: "serving-ca"},
+			wantEvents:   []string{issuedEvent(t, rotated, "nodetrust policy serving")},
 		},
 		"a certificate already recorded is not recorded again": {
 			csr: ourServing, objects: []client.Object{recordOf(t, ourServing)},
@@ -127,8 +166,8 @@ func TestReconcile(t *testing.T) {
 			reg := registry.New()
 			fixtures.ReadySigner(t, reg, "serving-ca", certificatesv1.KubeletServingSignerName, fixtures.KeyPair(t, ours), validity)
 			rec := events.NewFakeRecorder(10)
-			r := &Reconciler{Client: c, Recorder: rec, Signers: reg, Clock: clocktesting.NewFakePassiveClock(fixtures.Now.Add(tc.later)),
-				Retention: retention, YieldFor: tc.yieldFor}
+			r := &Reconciler{Client: c, Recorder: rec, Signers: reg, Verifier: fixtures.Verifier(t),
+				Clock: clocktesting.NewFakePassiveClock(fixtures.Now.Add(tc.later)), Retention: retention, YieldFor: tc.yieldFor}
 
 			res, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Name: tc.csr.Name}})
 			fixtures.CheckResult(t, res, err, tc.want, tc.wantErr)
@@ -148,7 +187,18 @@ func recordOf(t *testing.T, csr *certificatesv1.CertificateSigningRequest) *v1al
 	if err != nil {
 		t.Fatal(err)
 	}
-	return wire.NewRecord(csr, certs[0])
+	return wire.NewRecord(csr, certs[0], fixtures.Verifier(t))
+}
+
+// approvalOf is the approval a record of csr holds: csr's Approved
+// condition's reason and message, attributed to by with policy.
+func approvalOf(csr *certificatesv1.CertificateSigningRequest, by v1alpha1.Actor, policy string) v1alpha1.Approval {
+	for _, c := range csr.Status.Conditions {
+		if c.Type == certificatesv1.CertificateApproved {
+			return v1alpha1.Approval{By: by, Policy: policy, Reason: c.Reason, Message: c.Message}
+		}
+	}
+	return v1alpha1.Approval{By: by, Policy: policy}
 }
 
 // issuedEvent is the Event on the Node for the record of csr's

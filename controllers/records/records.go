@@ -34,10 +34,12 @@ import (
 // certificate that appears in a CSR's status, whoever approved and signed
 // it, and emits an Event on the Node.
 //
-// Who approved is read from the Approved condition, which only approvers can
-// write (see wire.ApprovingPolicy); who signed is found by checking the
+// Who approved is read from the Approved condition: nodetrust only when the
+// condition carries the proof the approval loop made with the manager's key
+// for this CSR and policy (see wire.ApprovingPolicy), external otherwise,
+// whatever its reason and message say. Who signed is found by checking the
 // certificate's signature against the CAs of nodetrust's signers. Neither can
-// be forged by a CSR's creator.
+// be forged by a CSR's creator, nor by another approver.
 type Reconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
@@ -46,6 +48,9 @@ type Reconciler struct {
 	// Signers holds nodetrust's signers, to tell their certificates from
 	// other signers'. Nil means every certificate is external.
 	Signers *registry.Registry
+	// Verifier checks the proofs of nodetrust's approvals. Nil means every
+	// approval is external.
+	Verifier wire.ApprovalVerifier
 	// Clock and Retention skip certificates whose record the garbage
 	// collector would delete at once (expired longer than Retention ago).
 	Clock     clock.PassiveClock
@@ -93,7 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if r.Clock != nil && r.Clock.Now().After(certs[0].NotAfter.Add(r.Retention)) {
 		return reconcile.Result{}, nil
 	}
-	record := wire.NewRecord(csr, certs[0])
+	record := wire.NewRecord(csr, certs[0], r.Verifier)
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: record.Name}, &v1alpha1.NodeCertificate{}); err == nil {
 		return reconcile.Result{}, nil
 	} else if !apierrors.IsNotFound(err) {

@@ -1,12 +1,6 @@
 package csrstate
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"testing"
 	"time"
 
@@ -14,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10/pkcs10test"
 )
 
 const (
@@ -29,19 +24,6 @@ func csr(signer, user string, groups []string, conds ...certificatesv1.Certifica
 	c := &certificatesv1.CertificateSigningRequest{Spec: certificatesv1.CertificateSigningRequestSpec{SignerName: signer, Username: user, Groups: groups}}
 	c.Status.Conditions = conds
 	return c
-}
-
-func requestPEM(t *testing.T, cn string) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
 
 func TestDecided(t *testing.T) {
@@ -100,9 +82,9 @@ func TestAwaitsSigning(t *testing.T) {
 func TestKindAndNodeOf(t *testing.T) {
 	nodes, bootstrappers := []string{NodesGroup}, []string{BootstrappersGroup}
 	boot := csr(clientSigner, "system:bootstrap:abcdef", bootstrappers)
-	boot.Spec.Request = requestPEM(t, "system:node:worker-1")
+	boot.Spec.Request = pkcs10test.RequestPEM(t, "system:node:worker-1")
 	bootNoNode := csr(clientSigner, "system:bootstrap:abcdef", bootstrappers)
-	bootNoNode.Spec.Request = requestPEM(t, "alice")
+	bootNoNode.Spec.Request = pkcs10test.RequestPEM(t, "alice")
 	tests := map[string]struct {
 		csr       *certificatesv1.CertificateSigningRequest
 		kind      v1alpha1.RequestKind

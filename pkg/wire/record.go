@@ -10,6 +10,7 @@ import (
 
 	"github.com/nodetrust/nodetrust/api/v1alpha1"
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
+	"github.com/nodetrust/nodetrust/pkg/pkcs10"
 	"github.com/nodetrust/nodetrust/pkg/signer"
 )
 
@@ -24,9 +25,10 @@ func RecordName(kind v1alpha1.CertificateKind, leaf *x509.Certificate) string {
 }
 
 // NewRecord describes leaf, issued for csr, which must be for a kubelet
-// signer. Approval is read from csr (see ApprovalOf); Issuance says
-// external, for the caller to set when nodetrust signed leaf.
-func NewRecord(csr *certificatesv1.CertificateSigningRequest, leaf *x509.Certificate) *v1alpha1.NodeCertificate {
+// signer. Approval is read from csr, with v checking nodetrust's proofs (see
+// ApprovalOf); Issuance says external, for the caller to set when nodetrust
+// signed leaf.
+func NewRecord(csr *certificatesv1.CertificateSigningRequest, leaf *x509.Certificate, v ApprovalVerifier) *v1alpha1.NodeCertificate {
 	kind, _ := csrstate.CertificateKind(csr.Spec.SignerName)
 	node := strings.TrimPrefix(leaf.Subject.CommonName, csrstate.NodeUserPrefix)
 	ips := make([]string, 0, len(leaf.IPAddresses))
@@ -55,7 +57,7 @@ func NewRecord(csr *certificatesv1.CertificateSigningRequest, leaf *x509.Certifi
 				Username: csr.Spec.Username,
 				Groups:   csr.Spec.Groups,
 			},
-			Approval: ApprovalOf(csr),
+			Approval: ApprovalOf(csr, v),
 			Issuance: v1alpha1.Issuance{By: v1alpha1.ActorExternal},
 		},
 	}
@@ -68,19 +70,30 @@ func NewRecord(csr *certificatesv1.CertificateSigningRequest, leaf *x509.Certifi
 	return record
 }
 
+// The longest approval reason and message a record holds, as
+// v1alpha1.Approval's validation allows.
+const (
+	maxApprovalReasonBytes  = 256
+	maxApprovalMessageBytes = 4096
+)
+
 // ApprovalOf reads who approved csr from its Approved condition: nodetrust,
-// with the policy, when the condition is one nodetrust writes (see
-// ApprovingPolicy), external otherwise.
-func ApprovalOf(csr *certificatesv1.CertificateSigningRequest) v1alpha1.Approval {
+// with the policy, when the condition carries nodetrust's proof for csr and
+// v verifies it (see ApprovingPolicy); external otherwise, whatever the
+// condition says. The reason and message are copied either way, cut to
+// what a record holds, so that an approver's long message cannot keep a
+// certificate off the record.
+func ApprovalOf(csr *certificatesv1.CertificateSigningRequest, v ApprovalVerifier) v1alpha1.Approval {
 	a := v1alpha1.Approval{By: v1alpha1.ActorExternal}
 	if c, ok := csrstate.Condition(csr, certificatesv1.CertificateApproved); ok {
-		a.Reason, a.Message = c.Reason, c.Message
+		if name, ok := ApprovingPolicy(csr, c.Reason, c.Message, v); ok {
+			a.By, a.Policy = v1alpha1.ActorNodetrust, name
+		}
+		a.Reason = pkcs10.Truncate(c.Reason, maxApprovalReasonBytes)
+		a.Message = pkcs10.Truncate(c.Message, maxApprovalMessageBytes)
 		if !c.LastUpdateTime.IsZero() {
 			a.Time = c.LastUpdateTime.DeepCopy()
 		}
-	}
-	if name, ok := ApprovingPolicy(a.Reason, a.Message); ok {
-		a.By, a.Policy = v1alpha1.ActorNodetrust, name
 	}
 	return a
 }

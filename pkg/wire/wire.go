@@ -41,6 +41,18 @@ const (
 	CABundleKey = "ca.crt"
 )
 
+// Keys of the approval key Secret, in the signer namespace, that holds the
+// key nodetrust proves its approvals with (see ApprovalProver). The manager
+// creates it with a random key when it is missing.
+const (
+	// ApprovalKeySecretKey holds the current key, which proves new
+	// approvals: at least 32 bytes, random.
+	ApprovalKeySecretKey = "key"
+	// ApprovalPreviousKeySecretKey optionally holds the key rotated out,
+	// whose proofs still verify.
+	ApprovalPreviousKeySecretKey = "previous"
+)
+
 // CABundleName is the name of the ConfigMap in the signer namespace that
 // holds the CAs NodeCertificateSigner signer trusts.
 func CABundleName(signer string) string { return signer + "-ca-bundle" }

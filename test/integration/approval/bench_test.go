@@ -2,6 +2,7 @@ package approval_test
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"github.com/nodetrust/nodetrust/controllers"
 	"github.com/nodetrust/nodetrust/controllers/signers"
 	"github.com/nodetrust/nodetrust/internal/testenv"
+	"github.com/nodetrust/nodetrust/pkg/attest"
 	"github.com/nodetrust/nodetrust/pkg/csrstate"
 	"github.com/nodetrust/nodetrust/pkg/signer/signertest"
 )
@@ -103,7 +105,12 @@ func startManager(b *testing.B, records bool) func() {
 	if records {
 		loops = append(loops, controllers.LoopRecords, controllers.LoopRecordGC)
 	}
+	key, err := attest.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := controllers.Setup(mgr, controllers.Config{
+		ApprovalKeys:    attest.Keys{Current: key},
 		Loops:           loops,
 		SignerNamespace: signerNamespace,
 		Backends: map[signers.BackendKind]signers.BackendFactory{
