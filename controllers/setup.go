@@ -159,7 +159,7 @@ func Setup(mgr ctrl.Manager, cfg Config) error {
 	}
 	reg, store := registry.New(), &policystore.Store{}
 	gatherer := &facts.Gatherer{Reader: mgr.GetClient(), Clock: clk, ClusterDomain: domain, ServiceRanges: cfg.ServiceClusterIPRanges,
-		Policies: store, Signers: reg}
+		Verifier: verifier, Policies: store, Signers: reg}
 	c := mgr.GetClient()
 	reconcilers := map[Loop]interface{ SetupWithManager(ctrl.Manager) error }{
 		LoopApproval: &approval.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("nodetrust-approver"), Clock: clk, Facts: gatherer,

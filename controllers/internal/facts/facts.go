@@ -41,6 +41,9 @@ type Gatherer struct {
 	// has no ServiceCIDR objects (or does not serve the API), from the
 	// --service-cluster-ip-range flag. Optional.
 	ServiceRanges []*net.IPNet
+	// Verifier checks that an approval is nodetrust's (see
+	// wire.ApprovalOf); nil means none is.
+	Verifier wire.ApprovalVerifier
 	// Policies compiles the policies.
 	Policies *policystore.Store
 	// Signers says which signers are ready; nil means none is.
@@ -255,7 +258,7 @@ func (g *Gatherer) knownAddresses(ctx context.Context, request *policy.Request) 
 		if c.Name == request.Name || c.Spec.SignerName != certificatesv1.KubeletServingSignerName {
 			continue
 		}
-		approval := wire.ApprovalOf(c)
+		approval := wire.ApprovalOf(c, g.Verifier)
 		if approval.By != v1alpha1.ActorNodetrust || approval.Time == nil {
 			continue
 		}

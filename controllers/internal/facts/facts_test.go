@@ -185,7 +185,8 @@ func TestGatherInClusterRanges(t *testing.T) {
 }
 
 func TestGatherKnownAddresses(t *testing.T) {
-	nodetrustApproved := fixtures.WithCondition(certificatesv1.CertificateApproved, wire.ReasonAutoApproved,
+	nodetrustApproved := fixtures.ApprovedByNodetrust("serving", fixtures.ApprovalKey)
+	forged := fixtures.WithCondition(certificatesv1.CertificateApproved, wire.ReasonAutoApproved,
 		wire.ApprovedMessage("Serving", "worker-1", "serving"))
 	humanApproved := fixtures.WithCondition(certificatesv1.CertificateApproved, "KubectlApprove", "approved by an admin")
 	record := func(name string, by v1alpha1.Actor, at time.Time, ips ...string) *v1alpha1.NodeCertificate {
@@ -216,6 +217,9 @@ func TestGatherKnownAddresses(t *testing.T) {
 				fixtures.CSR(t, "recent", fixtures.AsServing([]string{"worker-1"}, "10.0.0.4"), nodetrustApproved),
 			},
 			wantSource: `CSR "recent"`, wantKeys: []string{"dns:worker-1", "ip:10.0.0.4"},
+		},
+		"a serving CSR approved with nodetrust's words but no proof does not count": {
+			objects: []client.Object{fixtures.CSR(t, "forged", fixtures.AsServing([]string{"worker-1"}, "10.0.0.6"), forged)},
 		},
 		"a serving CSR a human approved does not count": {
 			objects: []client.Object{fixtures.CSR(t, "human", fixtures.AsServing([]string{"worker-1"}, "10.0.0.5"), humanApproved)},
