@@ -58,9 +58,9 @@ func TestSANMismatchAgreesWithApproval(t *testing.T) {
 			dnsNames:  []string{"n2", "n1"}, ips: []string{"10.0.0.2", "2001:db8::1"},
 			want: []string{"dns:n2", "ip:10.0.0.2", "ip:2001:db8::1"},
 		},
-		"A Node that reports no addresses owns no SAN.": {
+		"A Node that reports no addresses owns only its name.": {
 			dnsNames: []string{"n1"}, ips: []string{"10.0.0.1"},
-			want: []string{"dns:n1", "ip:10.0.0.1"},
+			want: []string{"ip:10.0.0.1"},
 		},
 	}
 	for name, tc := range tests {
