@@ -123,15 +123,28 @@ func SANKeys(csr *pkcs10.Request) []string {
 	if csr == nil {
 		return nil
 	}
-	keys := make([]string, 0, len(csr.DNSNames)+len(csr.IPAddresses))
-	for _, name := range csr.DNSNames {
+	return AddressKeys(csr.DNSNames, csr.IPAddresses)
+}
+
+// AddressKeys returns the keys (DNSNameKey, IPKey) of the DNS names and
+// IPs, sorted and without repeats.
+func AddressKeys(dnsNames []string, ips []net.IP) []string {
+	keys := make([]string, 0, len(dnsNames)+len(ips))
+	for _, name := range dnsNames {
 		keys = append(keys, DNSNameKey(name))
 	}
-	for _, ip := range csr.IPAddresses {
+	for _, ip := range ips {
 		keys = append(keys, IPKey(ip))
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
+}
+
+// foreignSANs returns a violation for each SAN of r that is another node's:
+// reported by another Node, or tied to another node by a template of any
+// of the policies. Approval and signing both refuse them.
+func foreignSANs(r *Request, facts Facts, policies []*Compiled) Violations {
+	return append(claimedByOtherNodes(r, facts), tiedToOtherNodes(r, policies)...)
 }
 
 // claimedByOtherNodes returns a violation for each SAN of r that another

@@ -93,7 +93,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, r *Request, facts Facts, polic
 	if v := Invariants(r, facts.Cluster); len(v) > 0 {
 		return deny(v, ""), nil
 	}
-	if v := append(claimedByOtherNodes(r, facts), tiedToOtherNodes(r, policies)...); len(v) > 0 {
+	if v := foreignSANs(r, facts, policies); len(v) > 0 {
 		return deny(v, ""), nil
 	}
 	if d, waiting := awaitingNode(r, facts.Node); waiting {

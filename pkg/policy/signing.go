@@ -37,10 +37,16 @@ func ReviewForSigning(r *Request, facts Facts, policies []*Compiled) SigningRevi
 	if len(v) > 0 {
 		return SigningReview{Violations: v}
 	}
-	v = append(claimedByOtherNodes(r, facts), tiedToOtherNodes(r, policies)...)
+	v = foreignSANs(r, facts, policies)
 	governing := governingPolicies(r, facts.Node, policies)
-	if !slices.ContainsFunc(governing, func(p *Compiled) bool { return p.keys.allows(r.CSR.Key) }) &&
-		(len(governing) > 0 || !defaultKeys.allows(r.CSR.Key)) {
+	keys := []compiledKeys{defaultKeys}
+	if len(governing) > 0 {
+		keys = nil
+		for _, p := range governing {
+			keys = append(keys, p.keys)
+		}
+	}
+	if !slices.ContainsFunc(keys, func(k compiledKeys) bool { return k.allows(r.CSR.Key) }) {
 		v = append(v, Violation{Reason: ReasonKeyNotAllowed, Message: fmt.Sprintf(
 			"key %s is not allowed by any policy that governs the request", r.CSR.Key)})
 	}

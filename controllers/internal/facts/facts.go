@@ -270,15 +270,11 @@ func (g *Gatherer) knownAddresses(ctx context.Context, request *policy.Request) 
 
 // recordKeys returns the SAN keys of a record, sorted.
 func recordKeys(s *v1alpha1.NodeCertificateSpec) []string {
-	keys := make([]string, 0, len(s.DNSNames)+len(s.IPAddresses))
-	for _, name := range s.DNSNames {
-		keys = append(keys, policy.DNSNameKey(name))
-	}
+	ips := make([]net.IP, 0, len(s.IPAddresses))
 	for _, ip := range s.IPAddresses {
 		if parsed := net.ParseIP(ip); parsed != nil {
-			keys = append(keys, policy.IPKey(parsed))
+			ips = append(ips, parsed)
 		}
 	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
+	return policy.AddressKeys(s.DNSNames, ips)
 }

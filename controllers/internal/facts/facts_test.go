@@ -194,11 +194,12 @@ func TestGatherKnownAddresses(t *testing.T) {
 			NodeName: "worker-1", Kind: v1alpha1.CertificateServing, DNSNames: []string{"worker-1"}, IPAddresses: ips,
 			NotBefore: metav1.NewTime(at), Approval: v1alpha1.Approval{By: by}, Issuance: v1alpha1.Issuance{By: v1alpha1.ActorExternal}}}
 	}
-	self := fixtures.CSR(t, "self", fixtures.AsServing([]string{"worker-1"}, "10.0.0.9"))
 	tests := map[string]struct {
-		objects    []client.Object
-		wantSource string
-		wantKeys   []string
+		// selfApproved makes the request itself one nodetrust approved.
+		selfApproved bool
+		objects      []client.Object
+		wantSource   string
+		wantKeys     []string
 	}{
 		"a node nodetrust never issued to has no known addresses": {},
 		"the newest record of a serving certificate nodetrust approved gives them": {
@@ -224,12 +225,17 @@ func TestGatherKnownAddresses(t *testing.T) {
 		"a serving CSR a human approved does not count": {
 			objects: []client.Object{fixtures.CSR(t, "human", fixtures.AsServing([]string{"worker-1"}, "10.0.0.5"), humanApproved)},
 		},
-		"the request itself does not count": {
-			objects: []client.Object{},
+		"the request itself does not count, even once nodetrust approved it": {
+			selfApproved: true,
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			opts := []fixtures.CSROption{fixtures.AsServing([]string{"worker-1"}, "10.0.0.9")}
+			if tc.selfApproved {
+				opts = append(opts, nodetrustApproved)
+			}
+			self := fixtures.CSR(t, "self", opts...)
 			g := fixtures.Gatherer(fixtures.NewClient(nil, append(tc.objects, fixtures.Node("worker-1", "10.0.0.9"), self)...), nil)
 			r, _ := policy.NewRequest(self)
 			f, err := g.Gather(context.Background(), r)
